@@ -1,0 +1,179 @@
+package dev.fusedloss;
+
+import dev.fusedloss.internal.Args;
+import dev.fusedloss.internal.ElementwiseKernels;
+import dev.fusedloss.internal.VectorizationProvider;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A loss over {@code n} (prediction, target) pairs of float32 values, computed together with its
+ * gradient in one pass: every element is read once, its loss added to a double-precision sum,
+ * and its gradient written in the same sweep.
+ *
+ * <h2>Calls</h2>
+ *
+ * <ul>
+ *   <li>{@link #compute(MemorySegment, MemorySegment, long, MemorySegment)}: reduced loss and
+ *       gradient of the reduced loss.
+ *   <li>{@link #forward(MemorySegment, MemorySegment, long)}: the loss only; nothing is written.
+ *   <li>{@link #compute(MemorySegment, MemorySegment, long, MemorySegment, MemorySegment, float,
+ *       boolean)}: everything — per-element losses (reduction {@link Reduction#NONE} only), an
+ *       optional gradient, a gradient scale and accumulation.
+ *   <li>{@code float[]} overloads wrap the arrays with {@link MemorySegment#ofArray(float[])}.
+ * </ul>
+ *
+ * <h2>Gradient</h2>
+ *
+ * The gradient written is {@code gradScale · ∂L/∂input}, where L is the reduced loss: for
+ * {@link Reduction#MEAN} that is the per-element derivative divided by {@code n}; for
+ * {@link Reduction#SUM} and {@link Reduction#NONE} (the gradient of the sum of the per-element
+ * losses, i.e. upstream ones) it is the per-element derivative itself. {@code gradScale} fuses
+ * an upstream gradient or a multi-task weight; with {@code accumulate} the gradient is added to
+ * what the segment holds instead of overwriting it. The gradient segment may be the input
+ * segment itself (in place): each element is read before its gradient is stored.
+ *
+ * <h2>Segments</h2>
+ *
+ * Float32 values in native byte order, {@code n} of them from the start of each segment (slice a
+ * segment to start elsewhere); a segment may be larger than {@code n} floats and need not be
+ * aligned. Outputs may alias an input exactly but must not partially overlap one, and the loss
+ * and gradient outputs must not overlap each other.
+ *
+ * <h2>Errors</h2>
+ *
+ * Every argument is checked before anything is written: a null input, a negative {@code n}, a
+ * segment holding fewer than {@code n} floats, a read-only or closed or foreign-thread segment, a
+ * non-finite {@code gradScale}, a loss segment with a reduction other than NONE, a partial
+ * overlap or a weight that does not broadcast throws {@link IllegalArgumentException} or {@link
+ * IndexOutOfBoundsException} naming the argument, and every output is left untouched. Non-finite
+ * input values are not errors: they propagate as in PyTorch.
+ *
+ * <p>Instances are immutable and safe to share between threads; a call allocates nothing.
+ */
+public abstract sealed class ElementwiseLoss
+    permits MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss,
+        SigmoidFocalLoss, BinaryFocalLoss {
+
+  private final Reduction reduction;
+  private final ElementwiseKernels kernels;
+
+  ElementwiseLoss(Reduction reduction) {
+    if (reduction == null) {
+      throw new IllegalArgumentException("reduction must not be null");
+    }
+    this.reduction = reduction;
+    this.kernels = VectorizationProvider.get().elementwise();
+  }
+
+  /** The reduction this loss applies. */
+  public final Reduction reduction() {
+    return reduction;
+  }
+
+  /**
+   * Computes the reduced loss and writes its gradient (scale 1, overwriting).
+   *
+   * @param input predictions, {@code n} floats
+   * @param target targets, {@code n} floats
+   * @param n number of elements
+   * @param grad receives ∂L/∂input ({@code n} floats), or null for the loss only
+   * @return the reduced loss; with {@link Reduction#NONE}, the sum of the per-element losses
+   */
+  public final double compute(MemorySegment input, MemorySegment target, long n, MemorySegment grad) {
+    return compute(input, target, n, null, grad, 1f, false);
+  }
+
+  /**
+   * Computes the loss only. Equal to the value {@link #compute(MemorySegment, MemorySegment,
+   * long, MemorySegment)} returns.
+   */
+  public final double forward(MemorySegment input, MemorySegment target, long n) {
+    return compute(input, target, n, null, null, 1f, false);
+  }
+
+  /**
+   * The full call.
+   *
+   * @param input predictions, {@code n} floats
+   * @param target targets, {@code n} floats
+   * @param n number of elements
+   * @param lossOut receives the {@code n} per-element losses; only with {@link Reduction#NONE},
+   *     and may be null there too
+   * @param grad receives {@code gradScale · ∂L/∂input}, or null for no gradient
+   * @param gradScale finite factor applied to the gradient
+   * @param accumulate add the gradient to {@code grad}'s contents instead of overwriting them
+   * @return the reduced loss; with {@link Reduction#NONE}, the sum of the per-element losses
+   */
+  public final double compute(MemorySegment input, MemorySegment target, long n,
+      MemorySegment lossOut, MemorySegment grad, float gradScale, boolean accumulate) {
+    Args.count("n", n);
+    Args.input("input", input, n);
+    Args.input("target", target, n);
+    Args.output("grad", grad, n);
+    Args.output("lossOut", lossOut, n);
+    if (lossOut != null && reduction != Reduction.NONE) {
+      throw new IllegalArgumentException(
+          "lossOut is only written with reduction NONE (this loss reduces by " + reduction + ")");
+    }
+    Args.finite("gradScale", gradScale);
+    long bytes = n * Float.BYTES;
+    Args.noPartialOverlap("grad", grad, bytes, "input", input, bytes);
+    Args.noPartialOverlap("grad", grad, bytes, "target", target, bytes);
+    Args.noPartialOverlap("lossOut", lossOut, bytes, "input", input, bytes);
+    Args.noPartialOverlap("lossOut", lossOut, bytes, "target", target, bytes);
+    Args.disjoint("lossOut", lossOut, bytes, "grad", grad, bytes);
+    checkShape(n);
+
+    float coef = reduction == Reduction.MEAN ? (float) (gradScale / (double) n) : gradScale;
+    double sum = kernel(kernels, input, target, 0, n, lossOut, grad, coef, accumulate);
+    return reduction == Reduction.MEAN ? sum / n : sum;
+  }
+
+  /** {@code float[]} form of {@link #compute(MemorySegment, MemorySegment, long, MemorySegment)}. */
+  public final double compute(float[] input, float[] target, float[] grad) {
+    return compute(input, target, null, grad, 1f, false);
+  }
+
+  /** {@code float[]} form of {@link #forward(MemorySegment, MemorySegment, long)}. */
+  public final double forward(float[] input, float[] target) {
+    return compute(input, target, null, null, 1f, false);
+  }
+
+  /**
+   * {@code float[]} form of the full call; {@code n = input.length}, and every other non-null
+   * array must have that length.
+   */
+  public final double compute(float[] input, float[] target, float[] lossOut, float[] grad,
+      float gradScale, boolean accumulate) {
+    if (input == null) {
+      throw new IllegalArgumentException("input must not be null");
+    }
+    int n = input.length;
+    sameLength("target", target, n, true);
+    sameLength("lossOut", lossOut, n, false);
+    sameLength("grad", grad, n, false);
+    return compute(MemorySegment.ofArray(input), MemorySegment.ofArray(target), n,
+        lossOut == null ? null : MemorySegment.ofArray(lossOut),
+        grad == null ? null : MemorySegment.ofArray(grad), gradScale, accumulate);
+  }
+
+  private static void sameLength(String name, float[] a, int n, boolean required) {
+    if (a == null) {
+      if (required) {
+        throw new IllegalArgumentException(name + " must not be null");
+      }
+      return;
+    }
+    if (a.length != n) {
+      throw new IllegalArgumentException(
+          name + " has length " + a.length + " but input has length " + n);
+    }
+  }
+
+  /** Checks per-loss shape constraints (weights that must broadcast over n). */
+  void checkShape(long n) {}
+
+  /** Runs this loss's kernel over [from, to) and returns the sum of the losses. */
+  abstract double kernel(ElementwiseKernels k, MemorySegment x, MemorySegment y, long from,
+      long to, MemorySegment loss, MemorySegment grad, float coef, boolean acc);
+}

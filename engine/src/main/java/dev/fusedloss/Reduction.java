@@ -1,0 +1,23 @@
+package dev.fusedloss;
+
+/**
+ * How per-element (or per-row) losses are combined, with PyTorch's semantics.
+ *
+ * <ul>
+ *   <li>{@link #MEAN}: the sum divided by the number of elements (element-wise losses) or by the
+ *       loss's own normaliser (for example the summed class weights of cross entropy). A mean over
+ *       zero elements is NaN, as in PyTorch.
+ *   <li>{@link #SUM}: the plain sum; 0 over zero elements.
+ *   <li>{@link #NONE}: no reduction; the per-element losses are written to the caller's loss
+ *       segment, and the gradient is that of their sum.
+ * </ul>
+ *
+ * <p>Sums are accumulated in double precision whatever the reduction, so a mean over 10<sup>7</sup>
+ * float32 terms keeps a relative error near 1e-7 and a sum of finite float32 terms that exceeds
+ * the float32 range is still returned finite.
+ */
+public enum Reduction {
+  MEAN,
+  SUM,
+  NONE
+}

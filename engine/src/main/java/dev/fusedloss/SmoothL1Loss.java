@@ -1,0 +1,47 @@
+package dev.fusedloss;
+
+import dev.fusedloss.internal.ElementwiseKernels;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * {@code torch.nn.SmoothL1Loss}: with {@code d = x − y},
+ * {@code ℓ = 0.5·d²/β} if {@code |d| < β}, else {@code |d| − 0.5·β}.
+ *
+ * <p>Gradient: {@code d/β} in the quadratic zone, {@code sign(d)} outside it (0 where
+ * {@code d = 0}). {@code |d| = β} exactly falls in the linear branch; value and gradient are
+ * continuous there. {@code β = 0} is exactly {@link L1Loss}, gradient included (PyTorch 1.13's
+ * own backward gives −1 at {@code d = 0} for β = 0; we give L1's 0). With {@link Reduction#MEAN}
+ * the gradient is divided by {@code n}. {@code SmoothL1(β) = HuberLoss(δ=β) / β} for β &gt; 0.
+ * See {@link ElementwiseLoss} for the calls and the checks.
+ */
+public final class SmoothL1Loss extends ElementwiseLoss {
+  private final float beta;
+  private final float a;
+  private final float c;
+
+  private SmoothL1Loss(Reduction reduction, float beta) {
+    super(reduction);
+    if (!(beta >= 0) || Float.isInfinite(beta)) {
+      throw new IllegalArgumentException("beta must be finite and >= 0, got " + beta);
+    }
+    this.beta = beta;
+    this.a = beta > 0 ? 0.5f / beta : 0f;
+    this.c = 0.5f * beta;
+  }
+
+  /** A SmoothL1 loss; PyTorch's defaults are {@code MEAN} and {@code beta = 1}. */
+  public static SmoothL1Loss of(Reduction reduction, float beta) {
+    return new SmoothL1Loss(reduction, beta);
+  }
+
+  /** The threshold between the quadratic and the linear zone. */
+  public float beta() {
+    return beta;
+  }
+
+  @Override
+  double kernel(ElementwiseKernels k, MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc) {
+    return k.robust(x, y, from, to, loss, grad, coef, acc, beta, a, 1f, c);
+  }
+}

@@ -1,0 +1,121 @@
+package dev.fusedloss.internal;
+
+import java.lang.foreign.MemorySegment;
+
+/** Argument checks shared by every kernel entry point; each message names the argument. */
+public final class Args {
+  private Args() {}
+
+  /** Largest element count whose byte size fits in a long. */
+  public static final long MAX_ELEMENTS = Long.MAX_VALUE / Float.BYTES;
+
+  public static void count(String name, long n) {
+    if (n < 0) {
+      throw new IllegalArgumentException(name + " must be >= 0, got " + n);
+    }
+    if (n > MAX_ELEMENTS) {
+      throw new IllegalArgumentException(name + " = " + n + " exceeds the addressable float count");
+    }
+  }
+
+  /** An input segment that must hold at least {@code n} floats and be readable by this thread. */
+  public static void input(String name, MemorySegment seg, long n) {
+    if (seg == null) {
+      throw new IllegalArgumentException(name + " must not be null");
+    }
+    accessible(name, seg);
+    long floats = seg.byteSize() / Float.BYTES;
+    if (floats < n) {
+      throw new IndexOutOfBoundsException(
+          name + " holds " + floats + " floats but " + n + " are needed");
+    }
+  }
+
+  /** An optional output segment: null, or writable and holding at least {@code n} floats. */
+  public static void output(String name, MemorySegment seg, long n) {
+    if (seg == null) {
+      return;
+    }
+    input(name, seg, n);
+    if (seg.isReadOnly()) {
+      throw new IllegalArgumentException(name + " is read-only");
+    }
+  }
+
+  private static void accessible(String name, MemorySegment seg) {
+    if (!seg.scope().isAlive()) {
+      throw new IllegalArgumentException(name + " belongs to an arena that is already closed");
+    }
+    if (!seg.isAccessibleBy(Thread.currentThread())) {
+      throw new IllegalArgumentException(name + " is confined to another thread");
+    }
+  }
+
+  /**
+   * An output may be the very same region as an input (in-place use) but must not partially
+   * overlap it: elements are read and written in one sweep, so a shifted overlap would read
+   * values the sweep already overwrote.
+   */
+  public static void noPartialOverlap(
+      String outName, MemorySegment out, long outBytes, String inName, MemorySegment in, long inBytes) {
+    if (overlap(out, outBytes, in, inBytes) == Overlap.PARTIAL) {
+      throw new IllegalArgumentException(
+          outName + " partially overlaps " + inName + " (only exact in-place aliasing is allowed)");
+    }
+  }
+
+  /** Two outputs must not overlap at all. */
+  public static void disjoint(
+      String aName, MemorySegment a, long aBytes, String bName, MemorySegment b, long bBytes) {
+    if (overlap(a, aBytes, b, bBytes) != Overlap.NONE) {
+      throw new IllegalArgumentException(aName + " and " + bName + " must not overlap");
+    }
+  }
+
+  enum Overlap { NONE, SAME, PARTIAL }
+
+  /** How the first {@code aBytes} of a and the first {@code bBytes} of b overlap. */
+  static Overlap overlap(MemorySegment a, long aBytes, MemorySegment b, long bBytes) {
+    if (a == null || b == null || aBytes == 0 || bBytes == 0 || a.isNative() != b.isNative()) {
+      return Overlap.NONE;
+    }
+    if (a.isNative()) {
+      // addresses only: no allocation on the native path
+      long a0 = a.address();
+      long b0 = b.address();
+      if (a0 + aBytes <= b0 || b0 + bBytes <= a0) {
+        return Overlap.NONE;
+      }
+      return a0 == b0 && aBytes == bBytes ? Overlap.SAME : Overlap.PARTIAL;
+    }
+    MemorySegment as = a.asSlice(0, aBytes);
+    MemorySegment bs = b.asSlice(0, bBytes);
+    long shared = as.asOverlappingSlice(bs).map(MemorySegment::byteSize).orElse(0L);
+    if (shared == 0) {
+      return Overlap.NONE;
+    }
+    return aBytes == bBytes && shared == aBytes ? Overlap.SAME : Overlap.PARTIAL;
+  }
+
+  public static float finite(String name, float v) {
+    if (!Float.isFinite(v)) {
+      throw new IllegalArgumentException(name + " must be finite, got " + v);
+    }
+    return v;
+  }
+
+  public static float[] finiteArray(String name, float[] v) {
+    if (v == null) {
+      throw new IllegalArgumentException(name + " must not be null");
+    }
+    if (v.length == 0) {
+      throw new IllegalArgumentException(name + " must not be empty");
+    }
+    for (int i = 0; i < v.length; i++) {
+      if (!Float.isFinite(v[i])) {
+        throw new IllegalArgumentException(name + "[" + i + "] must be finite, got " + v[i]);
+      }
+    }
+    return v.clone();
+  }
+}

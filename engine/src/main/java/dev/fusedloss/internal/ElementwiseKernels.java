@@ -1,0 +1,51 @@
+package dev.fusedloss.internal;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Element-wise fused kernels over the index range {@code [from, to)} of float32 segments. Each
+ * returns the double-precision sum of the per-element losses of its range, writes each loss to
+ * {@code loss} when that is non-null, and writes (or, with {@code acc}, adds) {@code coef} times
+ * the per-element derivative to {@code grad} when that is non-null. Arguments are validated by
+ * the public API before a kernel runs.
+ */
+public interface ElementwiseKernels {
+  /** (x−y)²; derivative 2(x−y). */
+  double mse(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc);
+
+  /** |x−y|; derivative sign(x−y), 0 at equality. */
+  double l1(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc);
+
+  /**
+   * The Huber/SmoothL1 shape with d = x−y: for |d| &lt; thr, a·d² (derivative 2a·d); otherwise
+   * b·(|d| − c) (derivative b·sign(d)).
+   */
+  double robust(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc,
+      float thr, float a, float b, float c);
+
+  /** PyTorch's BCE on probabilities: logs clamped at −100, gradient denominator ≥ 1e-12. */
+  double bce(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc, Periodic w);
+
+  /** BCE on probabilities clipped to [lo, hi]; gradient of the clipped expression. */
+  double bceClipped(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc, Periodic w,
+      float lo, float hi);
+
+  /** Stable BCE on logits with element weights and per-column positive weights. */
+  double bceWithLogits(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc, Periodic w, Periodic pw);
+
+  /** torchvision's sigmoid focal loss; α_t = a1·y + a0. */
+  double sigmoidFocal(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc,
+      float gamma, float a1, float a0);
+
+  /** Focal loss on probabilities clipped to [lo, hi]; α_t = a1·y + a0. */
+  double binaryFocal(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc,
+      float gamma, float a1, float a0, float lo, float hi);
+}

@@ -1,0 +1,31 @@
+package dev.fusedloss.internal;
+
+import java.lang.foreign.MemorySegment;
+import jdk.incubator.vector.FloatVector;
+
+/** The Vector API kernels; loaded only when {@code jdk.incubator.vector} is readable. */
+final class PanamaVectorizationProvider extends VectorizationProvider {
+  private final ElementwiseKernels elementwise = new PanamaElementwiseKernels();
+
+  PanamaVectorizationProvider() {
+    if (FloatVector.SPECIES_PREFERRED.vectorBitSize() < 128) {
+      throw new UnsupportedOperationException(
+          "preferred vector size is " + FloatVector.SPECIES_PREFERRED.vectorBitSize() + " bits");
+    }
+    // one tiny call so an unsupported platform fails here, not inside a user's call
+    MemorySegment probe = MemorySegment.ofArray(new float[64]);
+    elementwise.mse(probe, probe, 0, 64, null, null, 1f, false);
+    System.getLogger("dev.fusedloss").log(System.Logger.Level.DEBUG,
+        "fusedloss: Vector API kernels, " + FloatVector.SPECIES_PREFERRED);
+  }
+
+  @Override
+  public String name() {
+    return "panama";
+  }
+
+  @Override
+  public ElementwiseKernels elementwise() {
+    return elementwise;
+  }
+}

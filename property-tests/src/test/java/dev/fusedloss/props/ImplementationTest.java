@@ -1,0 +1,29 @@
+package dev.fusedloss.props;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.fusedloss.internal.VectorizationProvider;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The build runs this module twice: with {@code --add-modules jdk.incubator.vector} and on a
+ * plain class path. This pins which implementation each run exercises, so the two runs cannot
+ * silently test the same code.
+ */
+class ImplementationTest {
+  @Test
+  void theExpectedImplementationIsInUse() {
+    String expected = System.getProperty("fusedloss.test.expect");
+    assumeTrue(expected != null, "run outside the Maven build: no expectation set");
+    assertEquals(expected, VectorizationProvider.get().name());
+  }
+
+  @Test
+  void vectorModulePresenceMatches() {
+    String expected = System.getProperty("fusedloss.test.expect");
+    assumeTrue(expected != null, "run outside the Maven build: no expectation set");
+    boolean present = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
+    assertEquals(expected.equals("panama"), present);
+  }
+}
