@@ -43,6 +43,11 @@ public final class LabelSmoothing {
     }
   }
 
+  /** The derivative of the transform with respect to {@code y}: {@code 1 − epsilon}. */
+  public static float derivative(float epsilon) {
+    return 1f - epsilon;
+  }
+
   /** {@code float[]} form: returns a new array with the smoothed targets. */
   public static float[] apply(float[] y, float epsilon, int numClasses) {
     if (y == null) {

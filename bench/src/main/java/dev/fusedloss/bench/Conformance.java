@@ -1,0 +1,157 @@
+package dev.fusedloss.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.Reader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Checks the engine against PyTorch reference cases (the JSONL format of
+ * {@code shared/conformance}): every case is evaluated in float32 through the public API only,
+ * and compared by the file's rule — within {@code rtol 1e-5} and {@code atol 1e-6·scale} of the
+ * float64 reference (scale = max(1, largest finite |ref|)), non-finite values matched exactly;
+ * where {@code f32_matches_f64} is false the float32 reference is accepted too. A case whose
+ * loss or option the engine does not support fails.
+ *
+ * <pre>java --add-modules jdk.incubator.vector -cp benchmarks.jar dev.fusedloss.bench.Conformance FILE</pre>
+ *
+ * Prints one line per failing case and ends with {@code N passed, N failed}; exits 1 if any
+ * case failed, 2 if the file cannot be read.
+ */
+public final class Conformance {
+  static final double RTOL = 1e-5;
+  static final double ATOL = 1e-6;
+
+  /** The verdict on one case: null detail when it passed. */
+  public record Outcome(String id, String detail) {
+    public boolean passed() {
+      return detail == null;
+    }
+  }
+
+  private Conformance() {}
+
+  public static void main(String[] args) {
+    if (args.length != 1) {
+      System.err.println("usage: Conformance CASES.jsonl");
+      System.exit(2);
+    }
+    List<Outcome> outcomes;
+    try {
+      outcomes = run(Path.of(args[0]));
+    } catch (IOException | RuntimeException e) {
+      System.err.println("cannot read " + args[0] + ": " + e);
+      System.exit(2);
+      return;
+    }
+    System.exit(report(outcomes, System.out) == 0 ? 0 : 1);
+  }
+
+  /** Prints failing cases and the closing count; returns the number failed. */
+  public static int report(List<Outcome> outcomes, PrintStream out) {
+    int failed = 0;
+    for (Outcome o : outcomes) {
+      if (!o.passed()) {
+        failed++;
+        out.println("FAIL " + o.id() + ": " + o.detail());
+      }
+    }
+    out.println((outcomes.size() - failed) + " passed, " + failed + " failed");
+    return failed;
+  }
+
+  public static List<Outcome> run(Path file) throws IOException {
+    try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+      return run(r);
+    }
+  }
+
+  public static List<Outcome> run(Reader reader) throws IOException {
+    ObjectMapper json = new ObjectMapper();
+    List<Outcome> out = new ArrayList<>();
+    BufferedReader lines = new BufferedReader(reader);
+    String line;
+    int number = 0;
+    while ((line = lines.readLine()) != null) {
+      number++;
+      if (line.isBlank()) {
+        continue;
+      }
+      JsonNode node = json.readTree(line);
+      String id = node.has("id") ? node.get("id").asText() : "line " + number;
+      out.add(evaluate(id, node));
+    }
+    return out;
+  }
+
+  static Outcome evaluate(String id, JsonNode node) {
+    Case c;
+    Cases.Result got;
+    try {
+      c = Case.parse(node);
+      got = Cases.evaluate(c);
+    } catch (RuntimeException e) {
+      return new Outcome(id, e.getClass().getSimpleName() + ": " + e.getMessage());
+    }
+    String lossDiff = agree(got.loss(), c.expectedLossF64(), c.expectedLoss(), c.f32MatchesF64());
+    if (lossDiff != null) {
+      return new Outcome(id, "loss " + lossDiff);
+    }
+    if (c.expectedGradF64() != null) {
+      if (got.grad() == null) {
+        return new Outcome(id, "no gradient computed");
+      }
+      String gradDiff = agree(got.grad(), c.expectedGradF64(), c.expectedGrad(), c.f32MatchesF64());
+      if (gradDiff != null) {
+        return new Outcome(id, "grad " + gradDiff);
+      }
+    }
+    return new Outcome(id, null);
+  }
+
+  /** Null when {@code got} matches the float64 reference (or the float32 one where allowed). */
+  static String agree(double[] got, double[] f64, double[] f32, boolean f32MatchesF64) {
+    String d = compare(got, f64);
+    if (d == null || f32MatchesF64 || f32 == null) {
+      return d;
+    }
+    return compare(got, f32) == null ? null : d;
+  }
+
+  static String compare(double[] got, double[] ref) {
+    if (got.length != ref.length) {
+      return "has " + got.length + " values, expected " + ref.length;
+    }
+    double scale = 1;
+    for (double r : ref) {
+      if (Double.isFinite(r)) {
+        scale = Math.max(scale, Math.abs(r));
+      }
+    }
+    for (int i = 0; i < ref.length; i++) {
+      double g = got[i];
+      double r = ref[i];
+      String where = ref.length == 1 ? "" : "[" + i + "]";
+      if (!Double.isFinite(r) || !Double.isFinite(g)) {
+        boolean same = Double.isNaN(r) ? Double.isNaN(g) : g == r;
+        if (!same) {
+          return where + " = " + g + ", expected " + r;
+        }
+        continue;
+      }
+      double err = Math.abs(g - r);
+      double tol = RTOL * Math.abs(r) + ATOL * scale;
+      if (!(err <= tol)) {
+        return where + " = " + g + ", expected " + r + " (off by " + err + ", tolerance " + tol + ")";
+      }
+    }
+    return null;
+  }
+}
