@@ -4,20 +4,19 @@ import static jdk.incubator.vector.VectorOperators.ABS;
 import static jdk.incubator.vector.VectorOperators.ADD;
 import static jdk.incubator.vector.VectorOperators.EQ;
 import static jdk.incubator.vector.VectorOperators.EXP;
+import static jdk.incubator.vector.VectorOperators.F2D;
 import static jdk.incubator.vector.VectorOperators.GE;
 import static jdk.incubator.vector.VectorOperators.GT;
 import static jdk.incubator.vector.VectorOperators.IS_NAN;
 import static jdk.incubator.vector.VectorOperators.LOG;
 import static jdk.incubator.vector.VectorOperators.LOG1P;
 import static jdk.incubator.vector.VectorOperators.LT;
-import static jdk.incubator.vector.VectorOperators.POW;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -26,9 +25,12 @@ import jdk.incubator.vector.VectorSpecies;
  * from registers and stored in the same iteration, with the ragged tail handed to the scalar
  * kernel. Per-element losses are widened to double before they are summed.
  *
- * <p>Written to inline fully (no vector boxing): one loop per kernel, small helpers that take
- * and return vectors, no Java-level choice between two vector values inside a loop (that is a
- * phi C2 cannot scalarize); per-call options are loop invariants or mask blends.
+ * <p>Written to inline fully (no vector boxing): one loop per kernel and no Java-level choice
+ * between two vector values inside a loop (a phi C2 cannot scalarize); per-call options are
+ * loop invariants or mask blends. Loop bodies call only Vector API methods, which are
+ * force-inlined: a helper of our own taking vector arguments stops being inlined once a large
+ * body reaches C2's node-count cutoff (seen with BCE-with-logits), and its arguments are then
+ * boxed on every iteration. Hence the repeated store blocks below.
  */
 final class PanamaElementwiseKernels implements ElementwiseKernels {
   static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
@@ -37,36 +39,6 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   static final int L = F.length();
   static final ByteOrder NATIVE = ByteOrder.nativeOrder();
   private static final ScalarElementwiseKernels TAIL = ScalarElementwiseKernels.INSTANCE;
-
-  static FloatVector load(MemorySegment s, long i) {
-    return FloatVector.fromMemorySegment(F, s, i * Float.BYTES, NATIVE);
-  }
-
-  /** Stores the loss vector and the (already scaled) gradient vector where requested. */
-  static void emit(FloatVector l, FloatVector g, MemorySegment loss, MemorySegment grad,
-      long i, boolean acc) {
-    if (loss != null) {
-      l.intoMemorySegment(loss, i * Float.BYTES, NATIVE);
-    }
-    if (grad != null) {
-      if (acc) {
-        g.add(load(grad, i)).intoMemorySegment(grad, i * Float.BYTES, NATIVE);
-      } else {
-        g.intoMemorySegment(grad, i * Float.BYTES, NATIVE);
-      }
-    }
-  }
-
-  static DoubleVector widenAdd(DoubleVector acc, FloatVector l) {
-    return acc.add((DoubleVector) l.convertShape(VectorOperators.F2D, D, 0))
-        .add((DoubleVector) l.convertShape(VectorOperators.F2D, D, 1));
-  }
-
-  /** c·sign(d) with sign(0) = 0 and NaN kept. */
-  static FloatVector signTimes(FloatVector d, float c) {
-    FloatVector zero = FloatVector.zero(F);
-    return zero.blend(c, d.compare(GT, 0f)).blend(-c, d.compare(LT, 0f)).blend(d, d.test(IS_NAN));
-  }
 
   /** Index where the current run of contiguous weight indices ends. */
   static long runEnd(long i, long to, Periodic w, Periodic pw) {
@@ -82,10 +54,22 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
     DoubleVector s = DoubleVector.zero(D);
     long i = from;
     for (long bound = from + F.loopBound(to - from); i < bound; i += L) {
-      FloatVector d = load(x, i).sub(load(y, i));
+      long off = i * Float.BYTES;
+      FloatVector d = FloatVector.fromMemorySegment(F, x, off, NATIVE)
+          .sub(FloatVector.fromMemorySegment(F, y, off, NATIVE));
       FloatVector l = d.mul(d);
-      s = widenAdd(s, l);
-      emit(l, d.mul(c2), loss, grad, i, acc);
+      FloatVector g = d.mul(c2);
+      s = s.add((DoubleVector) l.convertShape(F2D, D, 0)).add((DoubleVector) l.convertShape(F2D, D, 1));
+      if (loss != null) {
+        l.intoMemorySegment(loss, off, NATIVE);
+      }
+      if (grad != null) {
+        if (acc) {
+          g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+        } else {
+          g.intoMemorySegment(grad, off, NATIVE);
+        }
+      }
     }
     return s.reduceLanes(ADD) + TAIL.mse(x, y, i, to, loss, grad, coef, acc);
   }
@@ -93,13 +77,28 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   @Override
   public double l1(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc) {
+    FloatVector zero = FloatVector.zero(F);
     DoubleVector s = DoubleVector.zero(D);
     long i = from;
     for (long bound = from + F.loopBound(to - from); i < bound; i += L) {
-      FloatVector d = load(x, i).sub(load(y, i));
+      long off = i * Float.BYTES;
+      FloatVector d = FloatVector.fromMemorySegment(F, x, off, NATIVE)
+          .sub(FloatVector.fromMemorySegment(F, y, off, NATIVE));
       FloatVector l = d.lanewise(ABS);
-      s = widenAdd(s, l);
-      emit(l, signTimes(d, coef), loss, grad, i, acc);
+      // coef·sign(d): 0 at d = 0, NaN kept
+      FloatVector g = zero.blend(coef, d.compare(GT, 0f)).blend(-coef, d.compare(LT, 0f))
+          .blend(d, d.test(IS_NAN));
+      s = s.add((DoubleVector) l.convertShape(F2D, D, 0)).add((DoubleVector) l.convertShape(F2D, D, 1));
+      if (loss != null) {
+        l.intoMemorySegment(loss, off, NATIVE);
+      }
+      if (grad != null) {
+        if (acc) {
+          g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+        } else {
+          g.intoMemorySegment(grad, off, NATIVE);
+        }
+      }
     }
     return s.reduceLanes(ADD) + TAIL.l1(x, y, i, to, loss, grad, coef, acc);
   }
@@ -110,16 +109,29 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
       float thr, float a, float b, float c) {
     float ga = 2f * a * coef;
     float gb = b * coef;
+    FloatVector zero = FloatVector.zero(F);
     DoubleVector s = DoubleVector.zero(D);
     long i = from;
     for (long bound = from + F.loopBound(to - from); i < bound; i += L) {
-      FloatVector d = load(x, i).sub(load(y, i));
+      long off = i * Float.BYTES;
+      FloatVector d = FloatVector.fromMemorySegment(F, x, off, NATIVE)
+          .sub(FloatVector.fromMemorySegment(F, y, off, NATIVE));
       FloatVector ad = d.lanewise(ABS);
       VectorMask<Float> quad = ad.compare(LT, thr);
       FloatVector l = ad.sub(c).mul(b).blend(d.mul(d).mul(a), quad);
-      FloatVector g = signTimes(d, gb).blend(d.mul(ga), quad);
-      s = widenAdd(s, l);
-      emit(l, g, loss, grad, i, acc);
+      FloatVector g = zero.blend(gb, d.compare(GT, 0f)).blend(-gb, d.compare(LT, 0f))
+          .blend(d, d.test(IS_NAN)).blend(d.mul(ga), quad);
+      s = s.add((DoubleVector) l.convertShape(F2D, D, 0)).add((DoubleVector) l.convertShape(F2D, D, 1));
+      if (loss != null) {
+        l.intoMemorySegment(loss, off, NATIVE);
+      }
+      if (grad != null) {
+        if (acc) {
+          g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+        } else {
+          g.intoMemorySegment(grad, off, NATIVE);
+        }
+      }
     }
     return s.reduceLanes(ADD) + TAIL.robust(x, y, i, to, loss, grad, coef, acc, thr, a, b, c);
   }
@@ -127,6 +139,7 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   @Override
   public double bce(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc, Periodic w) {
+    FloatVector one = FloatVector.broadcast(F, 1f);
     DoubleVector s = DoubleVector.zero(D);
     double tail = 0;
     long i = from;
@@ -134,16 +147,26 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
       long end = runEnd(i, to, w, w);
       long wi = i % w.period;
       for (long bound = i + F.loopBound(end - i); i < bound; i += L, wi += L) {
-        FloatVector p = load(x, i);
-        FloatVector t = load(y, i);
-        FloatVector wv = load(w.tile, wi);
+        long off = i * Float.BYTES;
+        FloatVector p = FloatVector.fromMemorySegment(F, x, off, NATIVE);
+        FloatVector t = FloatVector.fromMemorySegment(F, y, off, NATIVE);
+        FloatVector wv = FloatVector.fromMemorySegment(F, w.tile, wi * Float.BYTES, NATIVE);
         FloatVector lp = p.lanewise(LOG).max(-100f);
         FloatVector lq = p.neg().lanewise(LOG1P).max(-100f);
-        FloatVector l = t.mul(lp).add(oneMinus(t).mul(lq)).mul(wv.neg());
-        FloatVector den = p.mul(p.neg().add(1f)).max(1e-12f);
+        FloatVector l = t.mul(lp).add(one.sub(t).mul(lq)).mul(wv.neg());
+        FloatVector den = p.mul(one.sub(p)).max(1e-12f);
         FloatVector g = p.sub(t).mul(wv.mul(coef)).div(den);
-        s = widenAdd(s, l);
-        emit(l, g, loss, grad, i, acc);
+        s = s.add((DoubleVector) l.convertShape(F2D, D, 0)).add((DoubleVector) l.convertShape(F2D, D, 1));
+        if (loss != null) {
+          l.intoMemorySegment(loss, off, NATIVE);
+        }
+        if (grad != null) {
+          if (acc) {
+            g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+          } else {
+            g.intoMemorySegment(grad, off, NATIVE);
+          }
+        }
       }
       tail += TAIL.bce(x, y, i, end, loss, grad, coef, acc, w);
       i = end;
@@ -155,6 +178,7 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   public double bceClipped(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc, Periodic w,
       float lo, float hi) {
+    FloatVector one = FloatVector.broadcast(F, 1f);
     DoubleVector s = DoubleVector.zero(D);
     double tail = 0;
     long i = from;
@@ -162,18 +186,28 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
       long end = runEnd(i, to, w, w);
       long wi = i % w.period;
       for (long bound = i + F.loopBound(end - i); i < bound; i += L, wi += L) {
-        FloatVector p = load(x, i);
-        FloatVector t = load(y, i);
-        FloatVector wv = load(w.tile, wi);
+        long off = i * Float.BYTES;
+        FloatVector p = FloatVector.fromMemorySegment(F, x, off, NATIVE);
+        FloatVector t = FloatVector.fromMemorySegment(F, y, off, NATIVE);
+        FloatVector wv = FloatVector.fromMemorySegment(F, w.tile, wi * Float.BYTES, NATIVE);
         FloatVector pc = p.max(lo).min(hi);
         FloatVector lp = pc.lanewise(LOG);
         FloatVector lq = pc.neg().lanewise(LOG1P);
-        FloatVector l = t.mul(lp).add(oneMinus(t).mul(lq)).mul(wv.neg());
-        FloatVector g = pc.sub(t).mul(wv.mul(coef)).div(pc.mul(pc.neg().add(1f)));
-        VectorMask<Float> outside = p.compare(LT, lo).or(p.compare(GT, hi));
-        g = g.blend(0f, outside);
-        s = widenAdd(s, l);
-        emit(l, g, loss, grad, i, acc);
+        FloatVector l = t.mul(lp).add(one.sub(t).mul(lq)).mul(wv.neg());
+        // the clamp passes no gradient outside [lo, hi]; NaN compares false and propagates
+        FloatVector g = pc.sub(t).mul(wv.mul(coef)).div(pc.mul(one.sub(pc)))
+            .blend(0f, p.compare(LT, lo).or(p.compare(GT, hi)));
+        s = s.add((DoubleVector) l.convertShape(F2D, D, 0)).add((DoubleVector) l.convertShape(F2D, D, 1));
+        if (loss != null) {
+          l.intoMemorySegment(loss, off, NATIVE);
+        }
+        if (grad != null) {
+          if (acc) {
+            g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+          } else {
+            g.intoMemorySegment(grad, off, NATIVE);
+          }
+        }
       }
       tail += TAIL.bceClipped(x, y, i, end, loss, grad, coef, acc, w, lo, hi);
       i = end;
@@ -184,6 +218,7 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   @Override
   public double bceWithLogits(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc, Periodic w, Periodic pw) {
+    FloatVector one = FloatVector.broadcast(F, 1f);
     DoubleVector s = DoubleVector.zero(D);
     double tail = 0;
     long i = from;
@@ -192,23 +227,34 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
       long wi = i % w.period;
       long pi = i % pw.period;
       for (long bound = i + F.loopBound(end - i); i < bound; i += L, wi += L, pi += L) {
-        FloatVector z = load(x, i);
-        FloatVector t = load(y, i);
-        FloatVector wv = load(w.tile, wi);
-        FloatVector pwv = load(pw.tile, pi);
+        long off = i * Float.BYTES;
+        FloatVector z = FloatVector.fromMemorySegment(F, x, off, NATIVE);
+        FloatVector t = FloatVector.fromMemorySegment(F, y, off, NATIVE);
+        FloatVector wv = FloatVector.fromMemorySegment(F, w.tile, wi * Float.BYTES, NATIVE);
+        FloatVector pwv = FloatVector.fromMemorySegment(F, pw.tile, pi * Float.BYTES, NATIVE);
         FloatVector e = z.lanewise(ABS).neg().lanewise(EXP);
-        FloatVector r = reciprocal(e.add(1f));
+        FloatVector r = one.div(e.add(1f));
         FloatVector sig = e.mul(r).blend(r, z.compare(GE, 0f));
         FloatVector log1pE = e.lanewise(LOG1P);
         FloatVector softplusNeg = log1pE.add(z.neg().max(0f)); // −ln σ(z)
         FloatVector softplusPos = log1pE.add(z.max(0f)); // −ln(1 − σ(z))
-        FloatVector lw = pwv.sub(1f).mul(t).add(1f);
-        // a sum of non-negative terms: no cancellation, no overflow unless the loss overflows
-        // weights multiply the bounded factors first, so a term overflows only if it is huge
-        FloatVector l = wv.mul(pwv).mul(t).mul(softplusNeg).add(wv.mul(oneMinus(t)).mul(softplusPos));
-        FloatVector g = lw.mul(sig).sub(pwv.mul(t)).mul(wv.mul(coef));
-        s = widenAdd(s, l);
-        emit(l, g, loss, grad, i, acc);
+        FloatVector pt = pwv.mul(t);
+        // non-negative terms with the weights applied to the bounded factors first: no
+        // cancellation, and no overflow unless the loss itself overflows
+        FloatVector l = wv.mul(pt).mul(softplusNeg).add(wv.mul(one.sub(t)).mul(softplusPos));
+        FloatVector lw = pt.add(one).sub(t); // 1 + (pw − 1)·t
+        FloatVector g = lw.mul(sig).sub(pt).mul(wv.mul(coef));
+        s = s.add((DoubleVector) l.convertShape(F2D, D, 0)).add((DoubleVector) l.convertShape(F2D, D, 1));
+        if (loss != null) {
+          l.intoMemorySegment(loss, off, NATIVE);
+        }
+        if (grad != null) {
+          if (acc) {
+            g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+          } else {
+            g.intoMemorySegment(grad, off, NATIVE);
+          }
+        }
       }
       tail += TAIL.bceWithLogits(x, y, i, end, loss, grad, coef, acc, w, pw);
       i = end;
@@ -220,31 +266,46 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   public double sigmoidFocal(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc,
       float gamma, float a1, float a0) {
+    FloatVector one = FloatVector.broadcast(F, 1f);
+    float zeroPow = gamma == 0 ? 1f : 0f;
     DoubleVector s = DoubleVector.zero(D);
     long i = from;
     for (long bound = from + F.loopBound(to - from); i < bound; i += L) {
-      FloatVector z = load(x, i);
-      FloatVector t = load(y, i);
+      long off = i * Float.BYTES;
+      FloatVector z = FloatVector.fromMemorySegment(F, x, off, NATIVE);
+      FloatVector t = FloatVector.fromMemorySegment(F, y, off, NATIVE);
       FloatVector e = z.lanewise(ABS).neg().lanewise(EXP);
-      FloatVector r = reciprocal(e.add(1f));
+      FloatVector r = one.div(e.add(1f));
       FloatVector er = e.mul(r);
       VectorMask<Float> nonNeg = z.compare(GE, 0f);
       FloatVector p = er.blend(r, nonNeg);
       FloatVector pm = r.blend(er, nonNeg); // 1 − p without cancellation
-      FloatVector u = oneMinus(t);
+      FloatVector u = one.sub(t);
       FloatVector log1pE = e.lanewise(LOG1P);
       // BCE with logits as t·softplus(−z) + (1−t)·softplus(z): non-negative terms only
       FloatVector ce = t.mul(log1pE.add(z.neg().max(0f))).add(u.mul(log1pE.add(z.max(0f))));
       FloatVector q = t.mul(pm).add(u.mul(p)); // 1 − p_t
-      FloatVector qg = q.lanewise(POW, gamma);
+      // q^γ as exp(γ·ln q): POW is not intrinsified on every CPU (it fell back and boxed on
+      // AVX2); q = 0 gives exp(−∞) = 0, and for γ = 0 the blend restores 0^0 = 1
+      FloatVector qg = q.lanewise(LOG).mul(gamma).lanewise(EXP).blend(zeroPow, q.compare(EQ, 0f));
       FloatVector at = t.mul(a1).add(a0);
+      // p(1−p)/(1−p_t) ≤ 1 replaces (1−p_t)^(γ−1), which is ∞ at saturation
       FloatVector ratio = p.mul(pm).div(q).blend(0f, q.compare(EQ, 0f));
       FloatVector l = at.mul(ce).mul(qg);
-      // bounded factors first: ratio·qg ≤ 1, so only a truly huge gradient can overflow
+      // bounded factors first (ratio·qg ≤ 1): only a truly huge gradient can overflow
       FloatVector focus = ratio.mul(qg).mul(t.mul(-2f * gamma).add(gamma)).mul(ce);
       FloatVector g = qg.mul(p.mul(u).sub(t.mul(pm))).add(focus).mul(at).mul(coef);
-      s = widenAdd(s, l);
-      emit(l, g, loss, grad, i, acc);
+      s = s.add((DoubleVector) l.convertShape(F2D, D, 0)).add((DoubleVector) l.convertShape(F2D, D, 1));
+      if (loss != null) {
+        l.intoMemorySegment(loss, off, NATIVE);
+      }
+      if (grad != null) {
+        if (acc) {
+          g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+        } else {
+          g.intoMemorySegment(grad, off, NATIVE);
+        }
+      }
     }
     return s.reduceLanes(ADD) + TAIL.sigmoidFocal(x, y, i, to, loss, grad, coef, acc, gamma, a1, a0);
   }
@@ -253,35 +314,38 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   public double binaryFocal(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc,
       float gamma, float a1, float a0, float lo, float hi) {
+    FloatVector one = FloatVector.broadcast(F, 1f);
     DoubleVector s = DoubleVector.zero(D);
     long i = from;
     for (long bound = from + F.loopBound(to - from); i < bound; i += L) {
-      FloatVector p = load(x, i);
-      FloatVector t = load(y, i);
+      long off = i * Float.BYTES;
+      FloatVector p = FloatVector.fromMemorySegment(F, x, off, NATIVE);
+      FloatVector t = FloatVector.fromMemorySegment(F, y, off, NATIVE);
       FloatVector pc = p.max(lo).min(hi);
-      FloatVector u = oneMinus(t);
-      FloatVector qc = oneMinus(pc);
+      FloatVector u = one.sub(t);
+      FloatVector qc = one.sub(pc);
       FloatVector pt = t.mul(pc).add(u.mul(qc));
-      FloatVector om = t.mul(qc).add(u.mul(pc));
+      FloatVector om = t.mul(qc).add(u.mul(pc)); // 1 − p_t, ≥ lo > 0
       FloatVector lp = pt.lanewise(LOG);
-      FloatVector qg = om.lanewise(POW, gamma);
+      FloatVector qg = om.lanewise(LOG).mul(gamma).lanewise(EXP); // om > 0: see sigmoidFocal
       FloatVector at = t.mul(a1).add(a0);
       FloatVector l = at.mul(qg).mul(lp).neg();
-      FloatVector dpt = at.mul(qg).mul(lp.mul(gamma).div(om).sub(reciprocal(pt)));
-      FloatVector g = dpt.mul(t.mul(2f).sub(1f)).mul(coef);
-      g = g.blend(0f, p.compare(LT, lo).or(p.compare(GT, hi)));
-      s = widenAdd(s, l);
-      emit(l, g, loss, grad, i, acc);
+      FloatVector dpt = at.mul(qg).mul(lp.mul(gamma).div(om).sub(one.div(pt)));
+      FloatVector g = dpt.mul(t.mul(2f).sub(1f)).mul(coef)
+          .blend(0f, p.compare(LT, lo).or(p.compare(GT, hi)));
+      s = s.add((DoubleVector) l.convertShape(F2D, D, 0)).add((DoubleVector) l.convertShape(F2D, D, 1));
+      if (loss != null) {
+        l.intoMemorySegment(loss, off, NATIVE);
+      }
+      if (grad != null) {
+        if (acc) {
+          g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+        } else {
+          g.intoMemorySegment(grad, off, NATIVE);
+        }
+      }
     }
     return s.reduceLanes(ADD)
         + TAIL.binaryFocal(x, y, i, to, loss, grad, coef, acc, gamma, a1, a0, lo, hi);
-  }
-
-  static FloatVector oneMinus(FloatVector v) {
-    return FloatVector.broadcast(F, 1f).sub(v);
-  }
-
-  static FloatVector reciprocal(FloatVector v) {
-    return FloatVector.broadcast(F, 1f).div(v);
   }
 }

@@ -58,12 +58,20 @@ class ElementwiseIdentityProperties {
   }
 
   static void closeArrays(String what, float[] a, float[] b) {
+    closeArrays(what, a, b, 0);
+  }
+
+  /**
+   * As above with an absolute floor, for identities whose two sides round differently around a
+   * cancellation (e.g. p(1−y) − y(1−p) against σ − y: an error of an ulp of the operands).
+   */
+  static void closeArrays(String what, float[] a, float[] b, double abs) {
     double s = 0;
     for (int i = 0; i < a.length; i++) {
       s = Math.max(s, Math.abs(a[i]));
     }
     for (int i = 0; i < a.length; i++) {
-      double tol = 4e-6 * Math.max(Math.abs(a[i]), Math.abs(b[i])) + 1e-7 * s;
+      double tol = 4e-6 * Math.max(Math.abs(a[i]), Math.abs(b[i])) + 1e-7 * s + abs;
       if (!(Math.abs(a[i] - b[i]) <= tol) && Float.compare(a[i], b[i]) != 0) {
         throw new AssertionError(what + "[" + i + "]: " + a[i] + " vs " + b[i]);
       }
@@ -110,7 +118,8 @@ class ElementwiseIdentityProperties {
         float[] gf = new float[n];
         float[] gb = new float[n];
         close("value", focal.compute(x, y, gf), bce.compute(x, y, gb));
-        closeArrays("grad", gf, gb);
+        // per-element derivatives are differences of O(1) terms: allow 2 float32 ulps of 1
+        closeArrays("grad", gf, gb, 2.4e-7 * (r == Reduction.MEAN && n > 0 ? 1.0 / n : 1.0));
       });
     }
   }
