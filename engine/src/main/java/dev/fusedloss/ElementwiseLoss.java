@@ -58,8 +58,8 @@ public abstract sealed class ElementwiseLoss
   private final ElementwiseKernels kernels;
 
   ElementwiseLoss(Reduction reduction) {
-    if (reduction == null) {
-      throw new IllegalArgumentException("reduction must not be null");
+    if (reduction == null || reduction == Reduction.BATCH_MEAN) {
+      throw new IllegalArgumentException("reduction must be MEAN, SUM or NONE, got " + reduction);
     }
     this.reduction = reduction;
     this.kernels = VectorizationProvider.get().elementwise();

@@ -10,6 +10,8 @@ package dev.fusedloss;
  *   <li>{@link #SUM}: the plain sum; 0 over zero elements.
  *   <li>{@link #NONE}: no reduction; the per-element losses are written to the caller's loss
  *       segment, and the gradient is that of their sum.
+ *   <li>{@link #BATCH_MEAN}: the sum divided by the number of rows (PyTorch's {@code batchmean});
+ *       accepted only by {@link KLDivLoss} and {@link DistillationLoss}.
  * </ul>
  *
  * <p>Sums are accumulated in double precision whatever the reduction, so a mean over 10<sup>7</sup>
@@ -19,5 +21,6 @@ package dev.fusedloss;
 public enum Reduction {
   MEAN,
   SUM,
-  NONE
+  NONE,
+  BATCH_MEAN
 }

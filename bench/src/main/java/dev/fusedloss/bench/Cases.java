@@ -3,6 +3,12 @@ package dev.fusedloss.bench;
 import dev.fusedloss.BCELoss;
 import dev.fusedloss.BCEWithLogitsLoss;
 import dev.fusedloss.BinaryFocalLoss;
+import dev.fusedloss.CrossEntropyLoss;
+import dev.fusedloss.DistillationLoss;
+import dev.fusedloss.KLDivLoss;
+import dev.fusedloss.NLLLoss;
+import dev.fusedloss.SoftmaxFocalLoss;
+import java.lang.foreign.MemorySegment;
 import dev.fusedloss.ElementwiseLoss;
 import dev.fusedloss.HuberLoss;
 import dev.fusedloss.L1Loss;
@@ -80,8 +86,101 @@ final class Cases {
         java.util.Arrays.fill(grad, LabelSmoothing.derivative(eps));
         yield new Result(widen(smoothed), grad);
       }
+      case "cross_entropy" -> {
+        c.onlyOptions("reduction", "input_kind", "target_kind", "ignore_index", "label_smoothing",
+            "weight", "origin");
+        expect(c, "input_kind", "logits");
+        CrossEntropyLoss loss = CrossEntropyLoss.builder().reduction(reduction(c))
+            .weight(c.floatOption("weight")).ignoreIndex((int) c.option("ignore_index", -100))
+            .labelSmoothing((float) c.option("label_smoothing", 0)).build();
+        String kind = c.options().has("target_kind") ? c.options().get("target_kind").asText()
+            : "class_index";
+        yield switch (kind) {
+          case "class_index" -> rows(c, loss.reduction(), (x, lossOut, grad) -> loss.compute(x,
+              c.columns(), MemorySegment.ofArray(c.targetInts()), c.shape()[0], c.columns(),
+              lossOut, grad, 1f, false));
+          case "probabilities" -> rows(c, loss.reduction(), (x, lossOut, grad) -> loss.computeSoft(
+              x, c.columns(), MemorySegment.ofArray(c.targetFloats()), c.shape()[0], c.columns(),
+              lossOut, grad, 1f, false));
+          default -> throw new UnsupportedOperationException("target_kind '" + kind + "'");
+        };
+      }
+      case "nll" -> {
+        c.onlyOptions("reduction", "input_kind", "target_kind", "ignore_index", "input_transform",
+            "weight");
+        MemorySegment targets = MemorySegment.ofArray(c.targetInts());
+        int rows = c.shape()[0];
+        int classes = c.columns();
+        String transform = c.options().has("input_transform")
+            ? c.options().get("input_transform").asText() : "none";
+        if (transform.equals("log_softmax")) {
+          CrossEntropyLoss loss = CrossEntropyLoss.builder().reduction(reduction(c))
+              .weight(c.floatOption("weight")).ignoreIndex((int) c.option("ignore_index", -100))
+              .build();
+          yield rows(c, loss.reduction(), (x, lossOut, grad) -> loss.compute(x, classes, targets,
+              rows, classes, lossOut, grad, 1f, false));
+        }
+        if (!transform.equals("none")) {
+          throw new UnsupportedOperationException("input_transform '" + transform + "'");
+        }
+        NLLLoss loss = NLLLoss.builder().reduction(reduction(c)).weight(c.floatOption("weight"))
+            .ignoreIndex((int) c.option("ignore_index", -100)).build();
+        yield rows(c, loss.reduction(), (x, lossOut, grad) -> loss.compute(x, classes, targets,
+            rows, classes, lossOut, grad, 1f, false));
+      }
+      case "softmax_focal" -> {
+        c.onlyOptions("reduction", "input_kind", "target_kind", "gamma", "alpha");
+        SoftmaxFocalLoss loss = SoftmaxFocalLoss.builder().reduction(reduction(c))
+            .gamma((float) c.option("gamma", 2)).alpha(c.floatOption("alpha")).build();
+        yield rows(c, loss.reduction(), (x, lossOut, grad) -> loss.compute(x, c.columns(),
+            MemorySegment.ofArray(c.targetInts()), c.shape()[0], c.columns(), lossOut, grad, 1f,
+            false));
+      }
+      case "kl_div" -> {
+        c.onlyOptions("reduction", "input_kind", "target_kind", "log_target");
+        boolean logTarget = c.options().has("log_target") && c.options().get("log_target").asBoolean();
+        KLDivLoss loss = KLDivLoss.of(reduction(c), logTarget);
+        float[] x = c.input();
+        float[] grad = new float[x.length];
+        float[] losses = loss.reduction() == Reduction.NONE ? new float[x.length] : null;
+        double v = loss.compute(MemorySegment.ofArray(x), MemorySegment.ofArray(c.targetFloats()),
+            c.shape()[0], c.columns(), losses == null ? null : MemorySegment.ofArray(losses),
+            MemorySegment.ofArray(grad), 1f, false);
+        yield new Result(losses == null ? new double[] {v} : widen(losses), widen(grad));
+      }
+      case "distill_kl" -> {
+        c.onlyOptions("reduction", "input_kind", "target_kind", "temperature", "scale");
+        float t = (float) c.option("temperature", 1);
+        if (c.option("scale", (double) t * t) != (double) t * t) {
+          throw new UnsupportedOperationException("distill_kl scale other than temperature²");
+        }
+        DistillationLoss loss = DistillationLoss.of(reduction(c), t);
+        yield rows(c, loss.reduction(), (x, lossOut, grad) -> loss.compute(x,
+            MemorySegment.ofArray(c.targetFloats()), c.columns(), c.shape()[0], c.columns(),
+            lossOut, grad, 1f, false));
+      }
       default -> throw new UnsupportedOperationException("no kernel for loss '" + c.loss() + "'");
     };
+  }
+
+  /** One call of a row loss: returns the reduced value, writes row losses and the gradient. */
+  interface RowCall {
+    double call(MemorySegment logits, MemorySegment lossOut, MemorySegment grad);
+  }
+
+  static Result rows(Case c, Reduction r, RowCall call) {
+    if (c.shape().length != 2) {
+      throw new UnsupportedOperationException("row losses need a [N, C] input");
+    }
+    float[] x = c.input();
+    float[] grad = new float[x.length];
+    if (r == Reduction.NONE) {
+      float[] losses = new float[c.shape()[0]];
+      call.call(MemorySegment.ofArray(x), MemorySegment.ofArray(losses), MemorySegment.ofArray(grad));
+      return new Result(widen(losses), widen(grad));
+    }
+    double v = call.call(MemorySegment.ofArray(x), null, MemorySegment.ofArray(grad));
+    return new Result(new double[] {v}, widen(grad));
   }
 
   static Result elementwise(Case c, ElementwiseLoss loss) {
@@ -102,6 +201,7 @@ final class Cases {
       case "mean" -> Reduction.MEAN;
       case "sum" -> Reduction.SUM;
       case "none" -> Reduction.NONE;
+      case "batchmean" -> Reduction.BATCH_MEAN;
       default -> throw new UnsupportedOperationException(
           "reduction '" + c.reduction() + "' for " + c.loss());
     };

@@ -48,4 +48,11 @@ public interface ElementwiseKernels {
   double binaryFocal(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc,
       float gamma, float a1, float a0, float lo, float hi);
+
+  /**
+   * KL divergence pointwise on log-probabilities x: {@code y·ln y − y·x} (0·ln 0 = 0), gradient
+   * −y; with {@code logTarget}, {@code e^y·(y − x)}, gradient −e^y.
+   */
+  double klDiv(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc, boolean logTarget);
 }

@@ -348,4 +348,64 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
     return s.reduceLanes(ADD)
         + TAIL.binaryFocal(x, y, i, to, loss, grad, coef, acc, gamma, a1, a0, lo, hi);
   }
+
+  @Override
+  public double klDiv(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc, boolean logTarget) {
+    return logTarget
+        ? klDivLogTarget(x, y, from, to, loss, grad, coef, acc)
+        : klDivProb(x, y, from, to, loss, grad, coef, acc);
+  }
+
+  private static double klDivProb(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc) {
+    DoubleVector s = DoubleVector.zero(D);
+    long i = from;
+    for (long bound = from + F.loopBound(to - from); i < bound; i += L) {
+      long off = i * Float.BYTES;
+      FloatVector lp = FloatVector.fromMemorySegment(F, x, off, NATIVE);
+      FloatVector t = FloatVector.fromMemorySegment(F, y, off, NATIVE);
+      FloatVector ylogy = t.mul(t.lanewise(LOG)).blend(0f, t.compare(EQ, 0f)); // 0·ln 0 = 0
+      FloatVector l = ylogy.sub(t.mul(lp));
+      FloatVector g = t.mul(-coef);
+      s = s.add((DoubleVector) l.convertShape(F2D, D, 0)).add((DoubleVector) l.convertShape(F2D, D, 1));
+      if (loss != null) {
+        l.intoMemorySegment(loss, off, NATIVE);
+      }
+      if (grad != null) {
+        if (acc) {
+          g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+        } else {
+          g.intoMemorySegment(grad, off, NATIVE);
+        }
+      }
+    }
+    return s.reduceLanes(ADD) + TAIL.klDiv(x, y, i, to, loss, grad, coef, acc, false);
+  }
+
+  private static double klDivLogTarget(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc) {
+    DoubleVector s = DoubleVector.zero(D);
+    long i = from;
+    for (long bound = from + F.loopBound(to - from); i < bound; i += L) {
+      long off = i * Float.BYTES;
+      FloatVector lp = FloatVector.fromMemorySegment(F, x, off, NATIVE);
+      FloatVector t = FloatVector.fromMemorySegment(F, y, off, NATIVE);
+      FloatVector et = t.lanewise(EXP);
+      FloatVector l = et.mul(t.sub(lp));
+      FloatVector g = et.mul(-coef);
+      s = s.add((DoubleVector) l.convertShape(F2D, D, 0)).add((DoubleVector) l.convertShape(F2D, D, 1));
+      if (loss != null) {
+        l.intoMemorySegment(loss, off, NATIVE);
+      }
+      if (grad != null) {
+        if (acc) {
+          g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+        } else {
+          g.intoMemorySegment(grad, off, NATIVE);
+        }
+      }
+    }
+    return s.reduceLanes(ADD) + TAIL.klDiv(x, y, i, to, loss, grad, coef, acc, true);
+  }
 }

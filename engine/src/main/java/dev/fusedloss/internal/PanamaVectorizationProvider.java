@@ -6,6 +6,7 @@ import jdk.incubator.vector.FloatVector;
 /** The Vector API kernels; loaded only when {@code jdk.incubator.vector} is readable. */
 final class PanamaVectorizationProvider extends VectorizationProvider {
   private final ElementwiseKernels elementwise = new PanamaElementwiseKernels();
+  private final SoftmaxKernels softmax = new PanamaSoftmaxKernels();
 
   PanamaVectorizationProvider() {
     if (FloatVector.SPECIES_PREFERRED.vectorBitSize() < 128) {
@@ -27,5 +28,10 @@ final class PanamaVectorizationProvider extends VectorizationProvider {
   @Override
   public ElementwiseKernels elementwise() {
     return elementwise;
+  }
+
+  @Override
+  public SoftmaxKernels softmax() {
+    return softmax;
   }
 }

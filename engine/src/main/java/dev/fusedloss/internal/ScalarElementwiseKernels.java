@@ -181,4 +181,26 @@ public final class ScalarElementwiseKernels implements ElementwiseKernels {
     }
     return sum;
   }
+
+  @Override
+  public double klDiv(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc, boolean logTarget) {
+    double sum = 0;
+    for (long i = from; i < to; i++) {
+      double lp = get(x, i);
+      double t = get(y, i);
+      double l;
+      double g;
+      if (logTarget) {
+        double et = Math.exp(t);
+        l = et * (t - lp);
+        g = -et;
+      } else {
+        l = (t == 0 ? 0 : t * Math.log(t)) - t * lp; // xlogy(t, t) − t·x, as PyTorch
+        g = -t;
+      }
+      sum += emit(loss, grad, i, l, g, coef, acc);
+    }
+    return sum;
+  }
 }

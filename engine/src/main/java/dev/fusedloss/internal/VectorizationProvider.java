@@ -21,6 +21,9 @@ public abstract class VectorizationProvider {
   /** The element-wise kernels. */
   public abstract ElementwiseKernels elementwise();
 
+  /** The softmax-family row kernels. */
+  public abstract SoftmaxKernels softmax();
+
   /** The provider in use, chosen on first call. */
   public static VectorizationProvider get() {
     return Holder.INSTANCE;
@@ -71,6 +74,11 @@ public abstract class VectorizationProvider {
     @Override
     public ElementwiseKernels elementwise() {
       return ScalarElementwiseKernels.INSTANCE;
+    }
+
+    @Override
+    public SoftmaxKernels softmax() {
+      return ScalarSoftmaxKernels.INSTANCE;
     }
   }
 }

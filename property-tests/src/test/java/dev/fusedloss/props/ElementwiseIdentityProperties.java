@@ -109,7 +109,7 @@ class ElementwiseIdentityProperties {
 
   @Test
   void focalWithGammaZeroAndNoAlphaIsBceWithLogits() {
-    for (Reduction r : Reduction.values()) {
+    for (Reduction r : Specs.REDUCTIONS) {
       SigmoidFocalLoss focal = SigmoidFocalLoss.builder().reduction(r).gamma(0f).alpha(-1f).build();
       BCEWithLogitsLoss bce = BCEWithLogitsLoss.builder().reduction(r).build();
       forAll((n, seed) -> {
@@ -144,7 +144,7 @@ class ElementwiseIdentityProperties {
 
   @Test
   void smoothL1WithBetaZeroIsExactlyL1() {
-    for (Reduction r : Reduction.values()) {
+    for (Reduction r : Specs.REDUCTIONS) {
       SmoothL1Loss smooth = SmoothL1Loss.of(r, 0f);
       L1Loss l1 = L1Loss.of(r);
       forAll((n, seed) -> {
@@ -198,7 +198,7 @@ class ElementwiseIdentityProperties {
   @Test
   void forwardOnlyEqualsFullCallAndGradScaleIsLinearAndAccumulateAdds() {
     for (Spec spec : Specs.all()) {
-      for (Reduction r : Reduction.values()) {
+      for (Reduction r : Specs.REDUCTIONS) {
         ElementwiseLoss loss = spec.make().apply(r);
         forAll((size, seed) -> {
           int n = spec.columns() > 0 ? size - size % spec.columns() : size;
@@ -231,7 +231,7 @@ class ElementwiseIdentityProperties {
   @Test
   void inPlaceEqualsOutOfPlace() {
     for (Spec spec : Specs.all()) {
-      for (Reduction r : Reduction.values()) {
+      for (Reduction r : Specs.REDUCTIONS) {
         ElementwiseLoss loss = spec.make().apply(r);
         forAll((size, seed) -> {
           int n = spec.columns() > 0 ? size - size % spec.columns() : size;

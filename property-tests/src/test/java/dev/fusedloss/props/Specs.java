@@ -36,6 +36,9 @@ public final class Specs {
     }
   }
 
+  /** The reductions every element-wise loss takes. */
+  public static final Reduction[] REDUCTIONS = {Reduction.MEAN, Reduction.SUM, Reduction.NONE};
+
   static final float[] COL_W = {0.5f, 2f, 1.25f, 0f, 3f};
   static final float[] POS_W = {2.5f, 0.25f, 1f, 4f, 1.5f};
   static final float CLIP = 1e-4f;

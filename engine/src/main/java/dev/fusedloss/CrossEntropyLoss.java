@@ -1,0 +1,263 @@
+package dev.fusedloss;
+
+import dev.fusedloss.internal.Args;
+import dev.fusedloss.internal.RowArgs;
+import dev.fusedloss.internal.SoftmaxKernels;
+import dev.fusedloss.internal.VectorizationProvider;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Softmax cross entropy from logits, {@code torch.nn.CrossEntropyLoss}, fused per row: the
+ * log-sum-exp, the loss and the gradient come from sweeps over each row while it is in cache,
+ * and no probabilities or log-probabilities are materialised.
+ *
+ * <h2>Layout</h2>
+ * {@code rows} rows of {@code classes} float32 logits, {@code rowStride} floats apart (≥
+ * classes, for padded vocabularies); the gradient and soft targets use the same layout. Class
+ * targets are int32, one per row. Counts are {@code long}: rows × classes may exceed 2³¹.
+ *
+ * <h2>Class-index targets</h2>
+ * With {@code lse_i = log Σ_c exp(x_ic)} (max-shifted), for a row with {@code t_i ≠ ignoreIndex}:
+ * <pre>ℓ_i = (1−ε)·w[t_i]·(lse_i − x_i,t) + (ε/C)·Σ_c w[c]·(lse_i − x_ic) + z·lse_i²</pre>
+ * Gradient: {@code ∂ℓ_i/∂x_ic = p_ic·((1−ε)w[t] + (ε/C)Σw + 2z·lse_i) − (1−ε)w[t]·[c = t] −
+ * (ε/C)·w[c]}, with {@code p = softmax(x_i)}; without weights, smoothing or z-loss that is
+ * {@code softmax − onehot}. Ignored rows have loss 0 and gradient 0 (written as zeros, or left
+ * as they are when accumulating). {@code ignoreIndex} may be any int, including a valid class.
+ * <ul>
+ *   <li>MEAN divides by {@code Σ_{rows not ignored} w[t_i]} (both the plain and the smoothing
+ *       term, as PyTorch); every row ignored gives NaN, as PyTorch. The z-loss part is divided by
+ *       the number of rows not ignored (Liger-Kernel's convention). SUM adds; NONE writes
+ *       {@code ℓ_i} per row.
+ *   <li>{@code zLoss} (Liger's {@code lse_square_scale}) adds {@code z·lse²} per row.
+ *   <li>{@code softcap} &gt; 0 replaces each logit by {@code cap·tanh(x/cap)} first (Liger); the
+ *       gradient includes the chain rule {@code 1 − tanh²(x/cap)}.
+ * </ul>
+ *
+ * <h2>Soft targets</h2>
+ * {@link #computeSoft}: {@code q' = (1−ε)q + ε/C}, {@code ℓ_i = Σ_c w[c]·q'_ic·(lse_i − x_ic)},
+ * gradient {@code p_ic·Σ_k w[k]q'_ik − w[c]q'_ic}; MEAN divides by {@code rows} (not by a weight
+ * sum, as PyTorch). {@code zLoss}, {@code softcap} and {@code ignoreIndex} do not apply.
+ *
+ * <h2>Edges</h2>
+ * {@code −∞} logits are masked classes: probability 0 and gradient 0 as long as the row keeps a
+ * finite logit; with ε &gt; 0 the smoothing term makes the loss {@code +∞} while the gradient stays
+ * finite (PyTorch). Logits up to ±3.4e38 stay finite (max-shifted log-sum-exp; row sums of logits
+ * are accumulated in double). {@code C = 1} gives loss 0 and gradient 0. A row containing NaN or
+ * {@code +∞} gives NaN. With soft targets, {@code q = 0} at a {@code −∞} logit gives NaN
+ * ({@code 0·∞}, as PyTorch).
+ *
+ * <h2>Calls and checks</h2>
+ * As for {@link ElementwiseLoss}: forward-only when {@code grad} is null; {@code gradScale} and
+ * {@code accumulate}; the gradient may be the logits segment itself (in place). Every argument
+ * and every class index is checked before anything is written; a class index outside
+ * {@code [0, C)} that is not {@code ignoreIndex} throws {@link IndexOutOfBoundsException} naming
+ * the row and the value, and leaves every output untouched. Immutable and thread-safe; a call
+ * allocates nothing.
+ */
+public final class CrossEntropyLoss {
+  private final Reduction reduction;
+  private final float[] weight;
+  private final MemorySegment weightSeg;
+  private final double weightSum;
+  private final int ignoreIndex;
+  private final float smoothing;
+  private final float zLoss;
+  private final float softcap;
+  private final SoftmaxKernels kernels;
+  private final SoftmaxKernels.CrossEntropy options;
+
+  private CrossEntropyLoss(Builder b) {
+    if (b.reduction == null || b.reduction == Reduction.BATCH_MEAN) {
+      throw new IllegalArgumentException("reduction must be MEAN, SUM or NONE, got " + b.reduction);
+    }
+    if (!(b.smoothing >= 0 && b.smoothing <= 1)) {
+      throw new IllegalArgumentException("labelSmoothing must be in [0, 1], got " + b.smoothing);
+    }
+    if (!(b.zLoss >= 0) || Float.isInfinite(b.zLoss)) {
+      throw new IllegalArgumentException("zLoss must be finite and >= 0, got " + b.zLoss);
+    }
+    if (!(b.softcap >= 0) || Float.isInfinite(b.softcap)) {
+      throw new IllegalArgumentException("softcap must be finite and >= 0 (0 = off), got " + b.softcap);
+    }
+    this.reduction = b.reduction;
+    this.weight = b.weight == null ? null : Args.finiteArray("weight", b.weight);
+    this.weightSeg = weight == null ? null : MemorySegment.ofArray(weight);
+    double ws = 0;
+    if (weight != null) {
+      for (float v : weight) {
+        ws += v;
+      }
+    }
+    this.weightSum = ws;
+    this.ignoreIndex = b.ignoreIndex;
+    this.smoothing = b.smoothing;
+    this.zLoss = b.zLoss;
+    this.softcap = b.softcap;
+    this.kernels = VectorizationProvider.get().softmax();
+    this.options = new SoftmaxKernels.CrossEntropy(weightSeg, weightSum, smoothing, ignoreIndex,
+        softcap);
+  }
+
+  /** A builder with PyTorch's defaults: MEAN, no weight, ignoreIndex −100, no smoothing. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  public Reduction reduction() {
+    return reduction;
+  }
+
+  /** Loss and gradient (scale 1, overwriting) for packed rows ({@code rowStride = classes}). */
+  public double compute(MemorySegment logits, MemorySegment targets, long rows, long classes,
+      MemorySegment grad) {
+    return compute(logits, classes, targets, rows, classes, null, grad, 1f, false);
+  }
+
+  /** The loss only, for packed rows: per-token scoring without a gradient buffer. */
+  public double forward(MemorySegment logits, MemorySegment targets, long rows, long classes) {
+    return compute(logits, classes, targets, rows, classes, null, null, 1f, false);
+  }
+
+  /**
+   * The full call with class-index targets.
+   *
+   * @param logits {@code rows} rows of {@code classes} floats, {@code rowStride} apart
+   * @param targets {@code rows} int32 class indices (or {@code ignoreIndex})
+   * @param lossOut receives one loss per row; only with {@link Reduction#NONE}, may be null
+   * @param grad receives {@code gradScale·∂L/∂logits} in the logits layout, or null
+   * @return the reduced loss; with NONE, the sum of the row losses
+   */
+  public double compute(MemorySegment logits, long rowStride, MemorySegment targets, long rows,
+      long classes, MemorySegment lossOut, MemorySegment grad, float gradScale,
+      boolean accumulate) {
+    long span = RowArgs.shape(rows, classes, rowStride);
+    Args.input("logits", logits, span);
+    RowArgs.targets(targets, rows);
+    checkWeight(classes);
+    Args.finite("gradScale", gradScale);
+    RowArgs.outputs(logits, "logits", targets, "targets", rows * Integer.BYTES, span, rows,
+        lossOut, grad, reduction == Reduction.NONE);
+    double norm = RowArgs.normalizer(targets, rows, classes, ignoreIndex, weight);
+    double kept = zLoss > 0 && weight != null
+        ? RowArgs.normalizer(targets, rows, classes, ignoreIndex, null) : norm;
+    float coef = reduction == Reduction.MEAN ? (float) (gradScale / norm) : gradScale;
+    // MEAN divides the z-loss by the kept rows, the rest by the weight sum: fold the ratio in
+    float zScale = reduction == Reduction.MEAN && zLoss > 0 ? (float) (zLoss * norm / kept) : zLoss;
+    double sum = kernels.crossEntropy(logits, targets, rowStride, classes, 0, rows, lossOut, grad,
+        coef, accumulate, zScale, options);
+    return reduction == Reduction.MEAN ? sum / norm : sum;
+  }
+
+  /**
+   * The full call with soft targets (class probabilities in the logits layout).
+   *
+   * @return the reduced loss (MEAN divides by rows); with NONE, the sum of the row losses
+   */
+  public double computeSoft(MemorySegment logits, long rowStride, MemorySegment targetProbs,
+      long rows, long classes, MemorySegment lossOut, MemorySegment grad, float gradScale,
+      boolean accumulate) {
+    if (zLoss > 0 || softcap > 0) {
+      throw new IllegalArgumentException("zLoss and softcap apply to class-index targets only");
+    }
+    long span = RowArgs.shape(rows, classes, rowStride);
+    Args.input("logits", logits, span);
+    Args.input("targetProbs", targetProbs, span);
+    checkWeight(classes);
+    Args.finite("gradScale", gradScale);
+    RowArgs.outputs(logits, "logits", targetProbs, "targetProbs", span * Float.BYTES, span, rows,
+        lossOut, grad, reduction == Reduction.NONE);
+    float coef = reduction == Reduction.MEAN ? (float) (gradScale / (double) rows) : gradScale;
+    double sum = kernels.softCrossEntropy(logits, targetProbs, rowStride, classes, 0, rows,
+        lossOut, grad, coef, accumulate, weightSeg, smoothing);
+    return reduction == Reduction.MEAN ? sum / rows : sum;
+  }
+
+  /** {@code float[]} form: packed rows, {@code rows = logits.length / classes}. */
+  public double compute(float[] logits, int[] targets, int classes, float[] grad) {
+    long rows = packedRows(logits, classes, grad);
+    if (targets == null || targets.length != rows) {
+      throw new IllegalArgumentException("targets must hold one index per row (" + rows + ")");
+    }
+    return compute(MemorySegment.ofArray(logits), classes, MemorySegment.ofArray(targets), rows,
+        classes, null, grad == null ? null : MemorySegment.ofArray(grad), 1f, false);
+  }
+
+  /** {@code float[]} form of {@link #computeSoft}: packed rows. */
+  public double computeSoft(float[] logits, float[] targetProbs, int classes, float[] grad) {
+    long rows = packedRows(logits, classes, grad);
+    if (targetProbs == null || targetProbs.length != logits.length) {
+      throw new IllegalArgumentException("targetProbs must have the length of logits");
+    }
+    return computeSoft(MemorySegment.ofArray(logits), classes, MemorySegment.ofArray(targetProbs),
+        rows, classes, null, grad == null ? null : MemorySegment.ofArray(grad), 1f, false);
+  }
+
+  static long packedRows(float[] logits, int classes, float[] grad) {
+    if (logits == null) {
+      throw new IllegalArgumentException("logits must not be null");
+    }
+    if (classes < 1 || logits.length % classes != 0) {
+      throw new IllegalArgumentException(
+          "logits length " + logits.length + " is not a multiple of classes " + classes);
+    }
+    if (grad != null && grad.length != logits.length) {
+      throw new IllegalArgumentException("grad must have the length of logits");
+    }
+    return logits.length / classes;
+  }
+
+  private void checkWeight(long classes) {
+    RowArgs.perClass("weight", weight, classes);
+  }
+
+  /** Configures a {@link CrossEntropyLoss}. */
+  public static final class Builder {
+    private Reduction reduction = Reduction.MEAN;
+    private float[] weight;
+    private int ignoreIndex = -100;
+    private float smoothing;
+    private float zLoss;
+    private float softcap;
+
+    private Builder() {}
+
+    public Builder reduction(Reduction reduction) {
+      this.reduction = reduction;
+      return this;
+    }
+
+    /** Finite per-class weights, one per class (copied). */
+    public Builder weight(float[] weight) {
+      this.weight = weight == null ? null : weight.clone();
+      return this;
+    }
+
+    /** Rows whose target equals this are ignored (default −100). */
+    public Builder ignoreIndex(int ignoreIndex) {
+      this.ignoreIndex = ignoreIndex;
+      return this;
+    }
+
+    /** Label smoothing ε in [0, 1], fused: no smoothed target buffer is made. */
+    public Builder labelSmoothing(float epsilon) {
+      this.smoothing = epsilon;
+      return this;
+    }
+
+    /** z-loss scale (Liger's {@code lse_square_scale}), ≥ 0. */
+    public Builder zLoss(float scale) {
+      this.zLoss = scale;
+      return this;
+    }
+
+    /** Logit soft cap {@code cap·tanh(x/cap)}; 0 (default) is off. */
+    public Builder softcap(float cap) {
+      this.softcap = cap;
+      return this;
+    }
+
+    public CrossEntropyLoss build() {
+      return new CrossEntropyLoss(this);
+    }
+  }
+}

@@ -1,0 +1,92 @@
+package dev.fusedloss;
+
+import dev.fusedloss.internal.Args;
+import dev.fusedloss.internal.RowArgs;
+import dev.fusedloss.internal.SoftmaxKernels;
+import dev.fusedloss.internal.VectorizationProvider;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Temperature distillation (Hinton et al.): per row
+ * {@code ℓ_i = T²·KL(softmax(teacher_i/T) ‖ softmax(student_i/T))
+ *        = T²·Σ_c q_ic·(ln q_ic − log_softmax(student_i/T)_c)}, {@code q = softmax(teacher/T)},
+ * fused per row: both log-sum-exps, the loss and the gradient without materialising either
+ * distribution.
+ *
+ * <p>Gradient with respect to the student logits: {@code T·(softmax(student/T) − q)}, divided by
+ * the rows for {@link Reduction#BATCH_MEAN} (the default: PyTorch's
+ * {@code kl_div(..., reduction="batchmean")·T²}); SUM adds; NONE writes one value per row. No
+ * gradient flows to the teacher.
+ *
+ * <p>Edges: masked teacher classes ({@code −∞}, q = 0) contribute 0 ({@code 0·ln 0 = 0}); a
+ * masked student class where the teacher puts mass gives {@code +∞}. Layout (both inputs share
+ * {@code rowStride}), calls and checks as in {@link CrossEntropyLoss}.
+ */
+public final class DistillationLoss {
+  private final Reduction reduction;
+  private final float temperature;
+  private final SoftmaxKernels kernels;
+
+  private DistillationLoss(Reduction reduction, float temperature) {
+    if (reduction == null || reduction == Reduction.MEAN) {
+      throw new IllegalArgumentException("reduction must be BATCH_MEAN, SUM or NONE, got " + reduction);
+    }
+    if (!(temperature > 0) || Float.isInfinite(temperature)) {
+      throw new IllegalArgumentException("temperature must be finite and > 0, got " + temperature);
+    }
+    this.reduction = reduction;
+    this.temperature = temperature;
+    this.kernels = VectorizationProvider.get().softmax();
+  }
+
+  /** Distillation with the given temperature and reduction (usually BATCH_MEAN). */
+  public static DistillationLoss of(Reduction reduction, float temperature) {
+    return new DistillationLoss(reduction, temperature);
+  }
+
+  public Reduction reduction() {
+    return reduction;
+  }
+
+  public float temperature() {
+    return temperature;
+  }
+
+  /**
+   * @param student student logits, {@code rows} rows of {@code classes} floats
+   * @param teacher teacher logits in the same layout
+   * @param lossOut one value per row; only with NONE, may be null
+   * @param grad {@code gradScale·∂L/∂student} in the student layout (may be student itself), or
+   *     null
+   * @return the reduced loss; with NONE, the sum of the row losses
+   */
+  public double compute(MemorySegment student, MemorySegment teacher, long rowStride, long rows,
+      long classes, MemorySegment lossOut, MemorySegment grad, float gradScale,
+      boolean accumulate) {
+    long span = RowArgs.shape(rows, classes, rowStride);
+    Args.input("student", student, span);
+    Args.input("teacher", teacher, span);
+    Args.finite("gradScale", gradScale);
+    RowArgs.outputs(student, "student", teacher, "teacher", span * Float.BYTES, span, rows,
+        lossOut, grad, reduction == Reduction.NONE);
+    if (grad != null) {
+      // the gradient sweep reads the teacher row after writing: only the student may be aliased
+      Args.disjoint("grad", grad, span * Float.BYTES, "teacher", teacher, span * Float.BYTES);
+    }
+    double denom = reduction == Reduction.BATCH_MEAN ? rows : 1;
+    float coef = (float) (gradScale / denom);
+    double sum = kernels.distillation(student, teacher, rowStride, classes, 0, rows, lossOut, grad,
+        coef, accumulate, temperature);
+    return sum / denom;
+  }
+
+  /** {@code float[]} form: packed rows, scale 1, overwriting. */
+  public double compute(float[] student, float[] teacher, int classes, float[] grad) {
+    long rows = CrossEntropyLoss.packedRows(student, classes, grad);
+    if (teacher == null || teacher.length != student.length) {
+      throw new IllegalArgumentException("teacher must have the length of student");
+    }
+    return compute(MemorySegment.ofArray(student), MemorySegment.ofArray(teacher), classes, rows,
+        classes, null, grad == null ? null : MemorySegment.ofArray(grad), 1f, false);
+  }
+}

@@ -1,0 +1,90 @@
+package dev.fusedloss;
+
+import dev.fusedloss.internal.Args;
+import dev.fusedloss.internal.ElementwiseKernels;
+import dev.fusedloss.internal.RowArgs;
+import dev.fusedloss.internal.VectorizationProvider;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * KL divergence on log-probabilities, {@code torch.nn.KLDivLoss}: the input x holds
+ * log-probabilities; pointwise {@code y·(ln y − x)} with {@code 0·ln 0 = 0} (PyTorch's
+ * {@code xlogy}), or with {@code logTarget} (y holds log-probabilities) {@code e^y·(y − x)}.
+ *
+ * <p>Gradient: {@code −y} (or {@code −e^y}). Reductions: {@link Reduction#BATCH_MEAN} (sum / rows,
+ * the mathematically correct KL per sample and PyTorch's recommendation), {@link Reduction#MEAN}
+ * (sum / (rows·classes), PyTorch's default), SUM, NONE (one value per element).
+ *
+ * <p>Edges: a negative target gives NaN (log of a negative), {@code y = 0} with an infinite
+ * {@code x} gives NaN ({@code 0·∞}), as PyTorch. Inputs are packed {@code [rows, classes]}.
+ * Calls and checks as in {@link ElementwiseLoss}.
+ */
+public final class KLDivLoss {
+  private final Reduction reduction;
+  private final boolean logTarget;
+  private final ElementwiseKernels kernels;
+
+  private KLDivLoss(Reduction reduction, boolean logTarget) {
+    if (reduction == null) {
+      throw new IllegalArgumentException("reduction must not be null");
+    }
+    this.reduction = reduction;
+    this.logTarget = logTarget;
+    this.kernels = VectorizationProvider.get().elementwise();
+  }
+
+  /**
+   * @param reduction BATCH_MEAN, MEAN, SUM or NONE
+   * @param logTarget whether the target holds log-probabilities
+   */
+  public static KLDivLoss of(Reduction reduction, boolean logTarget) {
+    return new KLDivLoss(reduction, logTarget);
+  }
+
+  public Reduction reduction() {
+    return reduction;
+  }
+
+  /**
+   * @param input log-probabilities, {@code rows·classes} floats
+   * @param target probabilities (or log-probabilities), same shape
+   * @param lossOut one value per element; only with NONE, may be null
+   * @return the reduced loss; with NONE, the sum
+   */
+  public double compute(MemorySegment input, MemorySegment target, long rows, long classes,
+      MemorySegment lossOut, MemorySegment grad, float gradScale, boolean accumulate) {
+    long n = RowArgs.shape(rows, classes, classes);
+    Args.input("input", input, n);
+    Args.input("target", target, n);
+    Args.output("grad", grad, n);
+    Args.output("lossOut", lossOut, n);
+    if (lossOut != null && reduction != Reduction.NONE) {
+      throw new IllegalArgumentException("lossOut is only written with reduction NONE");
+    }
+    Args.finite("gradScale", gradScale);
+    long bytes = n * Float.BYTES;
+    Args.noPartialOverlap("grad", grad, bytes, "input", input, bytes);
+    Args.noPartialOverlap("grad", grad, bytes, "target", target, bytes);
+    Args.noPartialOverlap("lossOut", lossOut, bytes, "input", input, bytes);
+    Args.noPartialOverlap("lossOut", lossOut, bytes, "target", target, bytes);
+    Args.disjoint("lossOut", lossOut, bytes, "grad", grad, bytes);
+    double denom = switch (reduction) {
+      case BATCH_MEAN -> rows;
+      case MEAN -> (double) n;
+      default -> 1;
+    };
+    float coef = (float) (gradScale / denom);
+    double sum = kernels.klDiv(input, target, 0, n, lossOut, grad, coef, accumulate, logTarget);
+    return sum / denom;
+  }
+
+  /** {@code float[]} form: packed rows, scale 1, overwriting. */
+  public double compute(float[] input, float[] target, int classes, float[] grad) {
+    long rows = CrossEntropyLoss.packedRows(input, classes, grad);
+    if (target == null || target.length != input.length) {
+      throw new IllegalArgumentException("target must have the length of input");
+    }
+    return compute(MemorySegment.ofArray(input), MemorySegment.ofArray(target), rows, classes,
+        null, grad == null ? null : MemorySegment.ofArray(grad), 1f, false);
+  }
+}

@@ -1,0 +1,37 @@
+package dev.fusedloss;
+
+import dev.fusedloss.internal.Args;
+import dev.fusedloss.internal.RowArgs;
+import dev.fusedloss.internal.VectorizationProvider;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Row-wise log-softmax, a forward kernel: {@code out_ic = x_ic − log Σ_c exp(x_ic)}, max-shifted
+ * so logits up to ±3.4e38 stay finite. {@code −∞} logits give {@code −∞}; a row of all {@code −∞},
+ * or one with NaN or {@code +∞}, gives NaN (PyTorch). {@code out} uses the input layout and may be
+ * the input itself; it must not partially overlap it. Checks happen before anything is written.
+ */
+public final class LogSoftmax {
+  private LogSoftmax() {}
+
+  /** Writes the log-probabilities of {@code rows} rows of {@code classes} floats. */
+  public static void apply(MemorySegment logits, long rowStride, long rows, long classes,
+      MemorySegment out) {
+    long span = RowArgs.shape(rows, classes, rowStride);
+    Args.input("logits", logits, span);
+    if (out == null) {
+      throw new IllegalArgumentException("out must not be null");
+    }
+    Args.output("out", out, span);
+    Args.noPartialOverlap("out", out, span * Float.BYTES, "logits", logits, span * Float.BYTES);
+    VectorizationProvider.get().softmax().logSoftmax(logits, rowStride, classes, 0, rows, out);
+  }
+
+  /** {@code float[]} form: packed rows, returns a new array. */
+  public static float[] apply(float[] logits, int classes) {
+    long rows = CrossEntropyLoss.packedRows(logits, classes, null);
+    float[] out = new float[logits.length];
+    apply(MemorySegment.ofArray(logits), classes, rows, classes, MemorySegment.ofArray(out));
+    return out;
+  }
+}

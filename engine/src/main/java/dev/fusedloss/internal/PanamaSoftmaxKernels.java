@@ -1,0 +1,665 @@
+package dev.fusedloss.internal;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
+import static jdk.incubator.vector.VectorOperators.ADD;
+import static jdk.incubator.vector.VectorOperators.EQ;
+import static jdk.incubator.vector.VectorOperators.EXP;
+import static jdk.incubator.vector.VectorOperators.F2D;
+import static jdk.incubator.vector.VectorOperators.MAX;
+import static jdk.incubator.vector.VectorOperators.TANH;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Vector API row kernels. A row is swept while it sits in cache: (1) its maximum, (2) Σ exp(x −
+ * max) — which, when the gradient overwrites its buffer and no soft cap is set, also stores each
+ * exp(x − max) in the gradient row — and (3) the gradient, computed from the stored exponentials
+ * (one exp per element in all) or by recomputing them. Row tails narrower than a vector use
+ * masked loads and stores.
+ *
+ * <p>Each sweep is its own small method taking and returning scalars, so no vector value
+ * crosses a call and C2 compiles each loop fully inlined (see {@link PanamaElementwiseKernels}).
+ */
+final class PanamaSoftmaxKernels implements SoftmaxKernels {
+  static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+  static final VectorSpecies<Double> D =
+      VectorSpecies.of(double.class, VectorShape.forBitSize(F.vectorBitSize()));
+  static final int L = F.length();
+  static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+  static final float NEG_INF = Float.NEGATIVE_INFINITY;
+
+  // ---- sweeps over one row: `base` is the row's first element index -------------------------
+
+  /** max_c x_c (NaN if any x_c is NaN). */
+  static float rowMax(MemorySegment x, long base, long classes) {
+    FloatVector m = FloatVector.broadcast(F, NEG_INF);
+    long c = 0;
+    for (long bound = F.loopBound(classes); c < bound; c += L) {
+      m = m.lanewise(MAX, FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE));
+    }
+    if (c < classes) {
+      VectorMask<Float> k = F.indexInRange(c, classes);
+      FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE, k);
+      m = m.lanewise(MAX, v.blend(NEG_INF, k.not()));
+    }
+    return m.reduceLanes(MAX);
+  }
+
+  /** max_c cap·tanh(x_c/cap). */
+  static float rowMaxCapped(MemorySegment x, long base, long classes, float cap) {
+    float inv = 1f / cap;
+    FloatVector m = FloatVector.broadcast(F, NEG_INF);
+    long c = 0;
+    for (long bound = F.loopBound(classes); c < bound; c += L) {
+      FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE);
+      m = m.lanewise(MAX, v.mul(inv).lanewise(TANH).mul(cap));
+    }
+    if (c < classes) {
+      VectorMask<Float> k = F.indexInRange(c, classes);
+      FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE, k);
+      m = m.lanewise(MAX, v.mul(inv).lanewise(TANH).mul(cap).blend(NEG_INF, k.not()));
+    }
+    return m.reduceLanes(MAX);
+  }
+
+  /** Σ_c exp(scale·x_c − m). */
+  static float rowSumExp(MemorySegment x, long base, long classes, float scale, float m) {
+    FloatVector s = FloatVector.zero(F);
+    long c = 0;
+    for (long bound = F.loopBound(classes); c < bound; c += L) {
+      FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE);
+      s = s.add(v.mul(scale).sub(m).lanewise(EXP));
+    }
+    if (c < classes) {
+      VectorMask<Float> k = F.indexInRange(c, classes);
+      FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE, k);
+      s = s.add(v.mul(scale).sub(m).lanewise(EXP), k);
+    }
+    return s.reduceLanes(ADD);
+  }
+
+  /** Σ_c exp(x_c − m), storing each exp(x_c − m) to {@code out} (which may be x itself). */
+  static float rowSumExpStore(MemorySegment x, long base, long classes, float m, MemorySegment out) {
+    FloatVector s = FloatVector.zero(F);
+    long c = 0;
+    for (long bound = F.loopBound(classes); c < bound; c += L) {
+      long off = (base + c) * 4;
+      FloatVector e = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(m).lanewise(EXP);
+      e.intoMemorySegment(out, off, NATIVE);
+      s = s.add(e);
+    }
+    if (c < classes) {
+      long off = (base + c) * 4;
+      VectorMask<Float> k = F.indexInRange(c, classes);
+      FloatVector e = FloatVector.fromMemorySegment(F, x, off, NATIVE, k).sub(m).lanewise(EXP);
+      e.intoMemorySegment(out, off, NATIVE, k);
+      s = s.add(e, k);
+    }
+    return s.reduceLanes(ADD);
+  }
+
+  /** Σ_c cap·tanh(x_c/cap) − m, exponentiated and summed. */
+  static float rowSumExpCapped(MemorySegment x, long base, long classes, float cap, float m) {
+    float inv = 1f / cap;
+    FloatVector s = FloatVector.zero(F);
+    long c = 0;
+    for (long bound = F.loopBound(classes); c < bound; c += L) {
+      FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE);
+      s = s.add(v.mul(inv).lanewise(TANH).mul(cap).sub(m).lanewise(EXP));
+    }
+    if (c < classes) {
+      VectorMask<Float> k = F.indexInRange(c, classes);
+      FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE, k);
+      s = s.add(v.mul(inv).lanewise(TANH).mul(cap).sub(m).lanewise(EXP), k);
+    }
+    return s.reduceLanes(ADD);
+  }
+
+  /** Σ_c w_c·x'_c in double (w null: ones; cap 0: no soft cap). */
+  static double rowWeightedSum(MemorySegment x, MemorySegment w, long base, long classes, float cap) {
+    double s = 0;
+    for (long c = 0; c < classes; c++) {
+      double v = x.get(JAVA_FLOAT_UNALIGNED, (base + c) * 4);
+      if (cap > 0) {
+        v = cap * Math.tanh(v / cap);
+      }
+      s += (w == null ? 1 : w.get(JAVA_FLOAT_UNALIGNED, c * 4)) * v;
+    }
+    return s;
+  }
+
+  /** Σ_c w_c·x_c in double with vectors (no soft cap). */
+  static double rowDot(MemorySegment x, MemorySegment w, long base, long classes) {
+    DoubleVector s = DoubleVector.zero(D);
+    long c = 0;
+    for (long bound = F.loopBound(classes); c < bound; c += L) {
+      FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE)
+          .mul(FloatVector.fromMemorySegment(F, w, c * 4, NATIVE));
+      // widen before adding: ±3e38 logits must not overflow the row sum
+      s = s.add((DoubleVector) v.convertShape(F2D, D, 0)).add((DoubleVector) v.convertShape(F2D, D, 1));
+    }
+    double tail = 0;
+    for (; c < classes; c++) {
+      tail += (double) x.get(JAVA_FLOAT_UNALIGNED, (base + c) * 4) * w.get(JAVA_FLOAT_UNALIGNED, c * 4);
+    }
+    return s.reduceLanes(ADD) + tail;
+  }
+
+  /** Σ_c x_c in double with vectors. */
+  static double rowSum(MemorySegment x, long base, long classes) {
+    DoubleVector s = DoubleVector.zero(D);
+    long c = 0;
+    for (long bound = F.loopBound(classes); c < bound; c += L) {
+      FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE);
+      s = s.add((DoubleVector) v.convertShape(F2D, D, 0)).add((DoubleVector) v.convertShape(F2D, D, 1));
+    }
+    double tail = 0;
+    for (; c < classes; c++) {
+      tail += x.get(JAVA_FLOAT_UNALIGNED, (base + c) * 4);
+    }
+    return s.reduceLanes(ADD) + tail;
+  }
+
+  /** grad_c = e_c·a − b (e_c stored in grad by rowSumExpStore). */
+  static void gradFromStored(MemorySegment grad, long base, long classes, float a, float b) {
+    long c = 0;
+    for (long bound = F.loopBound(classes); c < bound; c += L) {
+      long off = (base + c) * 4;
+      FloatVector.fromMemorySegment(F, grad, off, NATIVE).mul(a).sub(b)
+          .intoMemorySegment(grad, off, NATIVE);
+    }
+    if (c < classes) {
+      long off = (base + c) * 4;
+      VectorMask<Float> k = F.indexInRange(c, classes);
+      FloatVector.fromMemorySegment(F, grad, off, NATIVE, k).mul(a).sub(b)
+          .intoMemorySegment(grad, off, NATIVE, k);
+    }
+  }
+
+  /** grad_c = e_c·a − b·w_c (e_c stored in grad). */
+  static void gradFromStoredWeighted(MemorySegment grad, MemorySegment w, long base, long classes,
+      float a, float b) {
+    long c = 0;
+    for (long bound = F.loopBound(classes); c < bound; c += L) {
+      long off = (base + c) * 4;
+      FloatVector wv = FloatVector.fromMemorySegment(F, w, c * 4, NATIVE);
+      FloatVector.fromMemorySegment(F, grad, off, NATIVE).mul(a).sub(wv.mul(b))
+          .intoMemorySegment(grad, off, NATIVE);
+    }
+    if (c < classes) {
+      long off = (base + c) * 4;
+      VectorMask<Float> k = F.indexInRange(c, classes);
+      FloatVector wv = FloatVector.fromMemorySegment(F, w, c * 4, NATIVE, k);
+      FloatVector.fromMemorySegment(F, grad, off, NATIVE, k).mul(a).sub(wv.mul(b))
+          .intoMemorySegment(grad, off, NATIVE, k);
+    }
+  }
+
+  /**
+   * grad_c (+)= exp(x_c − shift)·a − b: the general path (accumulation, or in place). Callers
+   * pass shift = row max and a already divided by Σexp, so huge logits keep p exact.
+   */
+  static void gradRecompute(MemorySegment x, long base, long classes, float shift, float a, float b,
+      MemorySegment grad, boolean acc) {
+    long c = 0;
+    for (long bound = F.loopBound(classes); c < bound; c += L) {
+      long off = (base + c) * 4;
+      FloatVector g = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(shift).lanewise(EXP)
+          .mul(a).sub(b);
+      if (acc) {
+        g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+      } else {
+        g.intoMemorySegment(grad, off, NATIVE);
+      }
+    }
+    for (; c < classes; c++) {
+      gradScalar(x, null, base, c, 0f, shift, a, b, grad, acc);
+    }
+  }
+
+  /** grad_c (+)= exp(x_c − shift)·a − b·w_c. */
+  static void gradRecomputeWeighted(MemorySegment x, MemorySegment w, long base, long classes,
+      float shift, float a, float b, MemorySegment grad, boolean acc) {
+    long c = 0;
+    for (long bound = F.loopBound(classes); c < bound; c += L) {
+      long off = (base + c) * 4;
+      FloatVector wv = FloatVector.fromMemorySegment(F, w, c * 4, NATIVE);
+      FloatVector g = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(shift).lanewise(EXP)
+          .mul(a).sub(wv.mul(b));
+      if (acc) {
+        g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+      } else {
+        g.intoMemorySegment(grad, off, NATIVE);
+      }
+    }
+    for (; c < classes; c++) {
+      gradScalar(x, w, base, c, 0f, shift, a, b, grad, acc);
+    }
+  }
+
+  /**
+   * Soft-capped logits x'_c = cap·tanh(x_c/cap): grad_c (+)= (exp(x'_c − lse)·a − b)·(1 −
+   * tanh²(x_c/cap)), the chain rule of the cap (x'_c − shift replaces x_c − shift).
+   */
+  static void gradRecomputeCapped(MemorySegment x, long base, long classes, float cap, float shift,
+      float a, float b, MemorySegment grad, boolean acc) {
+    float inv = 1f / cap;
+    long c = 0;
+    for (long bound = F.loopBound(classes); c < bound; c += L) {
+      long off = (base + c) * 4;
+      FloatVector th = FloatVector.fromMemorySegment(F, x, off, NATIVE).mul(inv).lanewise(TANH);
+      FloatVector g = th.mul(cap).sub(shift).lanewise(EXP).mul(a).sub(b)
+          .mul(th.mul(th).neg().add(1f));
+      if (acc) {
+        g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+      } else {
+        g.intoMemorySegment(grad, off, NATIVE);
+      }
+    }
+    for (; c < classes; c++) {
+      gradScalar(x, null, base, c, cap, shift, a, b, grad, acc);
+    }
+  }
+
+  /** One element of the gradient in double; w may be null, cap 0 means no soft cap. */
+  static void gradScalar(MemorySegment x, MemorySegment w, long base, long c, float cap, float shift,
+      float a, float b, MemorySegment grad, boolean acc) {
+    long off = (base + c) * 4;
+    double v = x.get(JAVA_FLOAT_UNALIGNED, off);
+    double th = cap > 0 ? Math.tanh(v / cap) : 0;
+    double xc = cap > 0 ? cap * th : v;
+    double wc = w == null ? 1 : w.get(JAVA_FLOAT_UNALIGNED, c * 4);
+    float gv = (float) ((Math.exp(xc - shift) * a - b * wc) * (cap > 0 ? 1 - th * th : 1));
+    if (acc) {
+      gv += grad.get(JAVA_FLOAT_UNALIGNED, off);
+    }
+    grad.set(JAVA_FLOAT_UNALIGNED, off, gv);
+  }
+
+  static void zeroRow(MemorySegment grad, long base, long classes) {
+    FloatVector z = FloatVector.zero(F);
+    long c = 0;
+    for (long bound = F.loopBound(classes); c < bound; c += L) {
+      z.intoMemorySegment(grad, (base + c) * 4, NATIVE);
+    }
+    for (; c < classes; c++) {
+      grad.set(JAVA_FLOAT_UNALIGNED, (base + c) * 4, 0f);
+    }
+  }
+
+  static void addAt(MemorySegment grad, long i, double v) {
+    long off = i * 4;
+    grad.set(JAVA_FLOAT_UNALIGNED, off, (float) (grad.get(JAVA_FLOAT_UNALIGNED, off) + v));
+  }
+
+  static float at(MemorySegment s, long i) {
+    return s.get(JAVA_FLOAT_UNALIGNED, i * 4);
+  }
+
+  static int target(MemorySegment t, long r) {
+    return t.get(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, r * 4);
+  }
+
+  // ---- losses ---------------------------------------------------------------------------------
+
+  @Override
+  public double crossEntropy(MemorySegment x, MemorySegment targets, long stride, long classes,
+      long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, boolean acc,
+      float zScale, CrossEntropy opt) {
+    double total = 0;
+    float cap = opt.softcap();
+    double eps = opt.smoothing();
+    double epsC = eps / classes;
+    double wsum = opt.weight() == null ? classes : opt.weightSum();
+    MemorySegment w = opt.weight();
+    boolean store = grad != null && !acc && cap == 0;
+    for (long r = r0; r < r1; r++) {
+      long base = r * stride;
+      int t = target(targets, r);
+      if (t == opt.ignoreIndex()) {
+        if (loss != null) {
+          loss.set(JAVA_FLOAT_UNALIGNED, r * 4, 0f);
+        }
+        if (grad != null && !acc) {
+          zeroRow(grad, base, classes);
+        }
+        continue;
+      }
+      double xt = at(x, base + t);
+      if (cap > 0) {
+        xt = cap * Math.tanh(xt / cap);
+      }
+      double sumWx = 0;
+      if (eps > 0) { // read before the row may be overwritten in place
+        sumWx = cap > 0 ? rowWeightedSum(x, w, base, classes, cap)
+            : w == null ? rowSum(x, base, classes) : rowDot(x, w, base, classes);
+      }
+      float m = cap > 0 ? rowMaxCapped(x, base, classes, cap) : rowMax(x, base, classes);
+      float s = cap > 0 ? rowSumExpCapped(x, base, classes, cap, m)
+          : store ? rowSumExpStore(x, base, classes, m, grad)
+          : rowSumExp(x, base, classes, 1f, m);
+      double logS = Math.log(s);
+      double lse = m + logS;
+      double wt = w == null ? 1 : at(w, t);
+      // (m − x_t) + log S, not lse − x_t: at |x| ~ 3e38 lse has lost log S to rounding
+      double l = (1 - eps) * wt * ((m - xt) + logS) + zScale * lse * lse;
+      if (eps > 0) {
+        l += epsC * (wsum * lse - sumWx);
+      }
+      if (loss != null) {
+        loss.set(JAVA_FLOAT_UNALIGNED, r * 4, (float) l);
+      }
+      total += (float) l;
+      if (grad == null) {
+        continue;
+      }
+      double a = ((1 - eps) * wt + epsC * wsum + 2 * zScale * lse) * coef;
+      float b = (float) (epsC * coef);
+      if (store) {
+        float as = (float) (a / s);
+        if (w == null || b == 0) {
+          gradFromStored(grad, base, classes, as, b);
+        } else {
+          gradFromStoredWeighted(grad, w, base, classes, as, b);
+        }
+      } else if (cap == 0) {
+        if (w == null || b == 0) {
+          gradRecompute(x, base, classes, m, (float) (a / s), b, grad, acc);
+        } else {
+          gradRecomputeWeighted(x, w, base, classes, m, (float) (a / s), b, grad, acc);
+        }
+      } else if (w == null || b == 0) {
+        gradRecomputeCapped(x, base, classes, cap, m, (float) (a / s), b, grad, acc);
+      } else {
+        // soft cap with class weights and smoothing: a rare combination, done element by element
+        for (long c = 0; c < classes; c++) {
+          gradScalar(x, w, base, c, cap, m, (float) (a / s), b, grad, acc);
+        }
+      }
+      double chainT = 1;
+      if (cap > 0) {
+        double th = xt / cap;
+        chainT = 1 - th * th;
+      }
+      addAt(grad, base + t, -(1 - eps) * wt * coef * chainT);
+    }
+    return total;
+  }
+
+  @Override
+  public double softCrossEntropy(MemorySegment x, MemorySegment q, long stride, long classes,
+      long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, boolean acc,
+      MemorySegment weight, float smoothing) {
+    double total = 0;
+    double eps = smoothing;
+    float epsC = (float) (eps / classes);
+    float keep = (float) (1 - eps);
+    for (long r = r0; r < r1; r++) {
+      long base = r * stride;
+      // Σ w q' and Σ w q' x for this row (read before an in-place gradient overwrites x)
+      double wq = 0;
+      double wqx = 0;
+      for (long c = 0; c < classes; c++) {
+        double qc = (weight == null ? 1 : at(weight, c)) * (keep * at(q, base + c) + epsC);
+        wq += qc;
+        wqx += qc * at(x, base + c);
+      }
+      float m = rowMax(x, base, classes);
+      float s = rowSumExp(x, base, classes, 1f, m);
+      double logS = Math.log(s);
+      double l = wq * logS + (wq * m - wqx);
+      if (loss != null) {
+        loss.set(JAVA_FLOAT_UNALIGNED, r * 4, (float) l);
+      }
+      total += (float) l;
+      if (grad != null) {
+        softGrad(x, q, weight, base, classes, m, (float) (wq * coef / s), keep, epsC, coef,
+            grad, acc);
+      }
+    }
+    return total;
+  }
+
+  /**
+   * grad_c (+)= e_c·a − w_c·q'_c·coef with e_c = exp(x_c − shift), q'_c = keep·q_c + epsC and
+   * a = Σ w q' · coef / Σexp; {@code w} null means ones (then {@code wq} is 1 per class).
+   */
+  static void softGrad(MemorySegment x, MemorySegment q, MemorySegment w, long base, long classes,
+      float shift, float a, float keep, float epsC, float coef, MemorySegment grad, boolean acc) {
+    if (w != null) {
+      softGradWeighted(x, q, w, base, classes, shift, a, keep, epsC, coef, grad, acc);
+      return;
+    }
+    long c = 0;
+    for (long bound = F.loopBound(classes); c < bound; c += L) {
+      long off = (base + c) * 4;
+      FloatVector p = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(shift).lanewise(EXP);
+      FloatVector qc = FloatVector.fromMemorySegment(F, q, off, NATIVE).mul(keep).add(epsC);
+      FloatVector g = p.mul(a).sub(qc.mul(coef));
+      if (acc) {
+        g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+      } else {
+        g.intoMemorySegment(grad, off, NATIVE);
+      }
+    }
+    softGradTail(x, q, null, base, c, classes, shift, a, keep, epsC, coef, grad, acc);
+  }
+
+  static void softGradWeighted(MemorySegment x, MemorySegment q, MemorySegment w, long base,
+      long classes, float shift, float a, float keep, float epsC, float coef, MemorySegment grad,
+      boolean acc) {
+    long c = 0;
+    for (long bound = F.loopBound(classes); c < bound; c += L) {
+      long off = (base + c) * 4;
+      FloatVector p = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(shift).lanewise(EXP);
+      FloatVector qc = FloatVector.fromMemorySegment(F, q, off, NATIVE).mul(keep).add(epsC);
+      FloatVector wv = FloatVector.fromMemorySegment(F, w, c * 4, NATIVE);
+      FloatVector g = p.mul(a).sub(wv.mul(qc).mul(coef));
+      if (acc) {
+        g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+      } else {
+        g.intoMemorySegment(grad, off, NATIVE);
+      }
+    }
+    softGradTail(x, q, w, base, c, classes, shift, a, keep, epsC, coef, grad, acc);
+  }
+
+  static void softGradTail(MemorySegment x, MemorySegment q, MemorySegment w, long base, long c,
+      long classes, float shift, float a, float keep, float epsC, float coef, MemorySegment grad,
+      boolean acc) {
+    for (; c < classes; c++) {
+      long off = (base + c) * 4;
+      double p = Math.exp(x.get(JAVA_FLOAT_UNALIGNED, off) - shift);
+      double qc = (w == null ? 1 : at(w, c)) * (keep * q.get(JAVA_FLOAT_UNALIGNED, off) + epsC);
+      float gv = (float) (p * a - qc * coef);
+      if (acc) {
+        gv += grad.get(JAVA_FLOAT_UNALIGNED, off);
+      }
+      grad.set(JAVA_FLOAT_UNALIGNED, off, gv);
+    }
+  }
+
+  @Override
+  public double softmaxFocal(MemorySegment x, MemorySegment targets, long stride, long classes,
+      long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, boolean acc,
+      float gamma, MemorySegment alpha, int ignoreIndex) {
+    double total = 0;
+    boolean store = grad != null && !acc;
+    for (long r = r0; r < r1; r++) {
+      long base = r * stride;
+      int t = target(targets, r);
+      if (t == ignoreIndex) {
+        if (loss != null) {
+          loss.set(JAVA_FLOAT_UNALIGNED, r * 4, 0f);
+        }
+        if (grad != null && !acc) {
+          zeroRow(grad, base, classes);
+        }
+        continue;
+      }
+      double xt = at(x, base + t);
+      float m = rowMax(x, base, classes);
+      float s = store ? rowSumExpStore(x, base, classes, m, grad) : rowSumExp(x, base, classes, 1f, m);
+      double lpt = (xt - m) - Math.log(s);
+      double pt = Math.exp(lpt);
+      double om = -Math.expm1(lpt); // 1 − p_t without cancellation
+      double at = alpha == null ? 1 : at(alpha, t);
+      double og = Math.pow(om, gamma);
+      double l = -at * og * lpt;
+      if (loss != null) {
+        loss.set(JAVA_FLOAT_UNALIGNED, r * 4, (float) l);
+      }
+      total += (float) l;
+      if (grad == null) {
+        continue;
+      }
+      // dℓ/dx_c = (δ_ct − p_c)·F, F = α_t·(γ·p_t·ln p_t·(1−p_t)^(γ−1) − (1−p_t)^γ), where
+      // ln p_t/(1 − p_t) → −1 as p_t → 1 keeps F finite for γ < 1
+      double ratio = om > 0 ? lpt / om : -1;
+      double f = at * (gamma * pt * ratio * og - og) * coef;
+      if (store) {
+        gradFromStored(grad, base, classes, (float) (-f / s), 0f);
+      } else {
+        gradRecompute(x, base, classes, m, (float) (-f / s), 0f, grad, acc);
+      }
+      addAt(grad, base + t, f);
+    }
+    return total;
+  }
+
+  @Override
+  public double distillation(MemorySegment s, MemorySegment t, long stride, long classes,
+      long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, boolean acc,
+      float temperature) {
+    double total = 0;
+    float inv = 1f / temperature;
+    double t2 = (double) temperature * temperature;
+    for (long r = r0; r < r1; r++) {
+      long base = r * stride;
+      float ms = rowMax(s, base, classes) * inv;
+      float mt = rowMax(t, base, classes) * inv;
+      float ss = rowSumExp(s, base, classes, inv, ms);
+      float st = rowSumExp(t, base, classes, inv, mt);
+      // Σ q_c (t_c − s_c)/T with q = softmax(t/T); masked teacher classes (q = 0) add nothing
+      double cross = distillCross(s, t, base, classes, inv, mt, 1f / st);
+      double l = t2 * (cross + (ms - mt) + (Math.log(ss) - Math.log(st)));
+      if (loss != null) {
+        loss.set(JAVA_FLOAT_UNALIGNED, r * 4, (float) l);
+      }
+      total += (float) l;
+      if (grad != null) {
+        float k = temperature * coef;
+        distillGrad(s, t, base, classes, inv, ms, mt, k / ss, k / st, grad, acc);
+      }
+    }
+    return total;
+  }
+
+  /** Σ_c q_c·(t_c − s_c)/T with q_c = exp(t_c/T − mt)·invSt; terms with q_c = 0 count 0. */
+  static double distillCross(MemorySegment s, MemorySegment t, long base, long classes, float inv,
+      float mt, float invSt) {
+    FloatVector acc = FloatVector.zero(F);
+    long c = 0;
+    for (long bound = F.loopBound(classes); c < bound; c += L) {
+      long off = (base + c) * 4;
+      FloatVector tv = FloatVector.fromMemorySegment(F, t, off, NATIVE).mul(inv);
+      FloatVector sv = FloatVector.fromMemorySegment(F, s, off, NATIVE).mul(inv);
+      FloatVector q = tv.sub(mt).lanewise(EXP).mul(invSt);
+      FloatVector term = q.mul(tv.sub(sv));
+      acc = acc.add(term.blend(0f, q.compare(EQ, 0f)));
+    }
+    double tail = 0;
+    for (; c < classes; c++) {
+      double tc = at(t, base + c) * (double) inv;
+      double q = Math.exp(tc - mt) * invSt;
+      if (q > 0) {
+        tail += q * (tc - at(s, base + c) * (double) inv);
+      }
+    }
+    return acc.reduceLanes(ADD) + tail;
+  }
+
+  /** grad_c (+)= exp(s_c/T − ms)·ks − exp(t_c/T − mt)·kt (k·(p_c − q_c) with k/Σexp folded in). */
+  static void distillGrad(MemorySegment s, MemorySegment t, long base, long classes, float inv,
+      float ms, float mt, float ks, float kt, MemorySegment grad, boolean acc) {
+    long c = 0;
+    for (long bound = F.loopBound(classes); c < bound; c += L) {
+      long off = (base + c) * 4;
+      FloatVector p = FloatVector.fromMemorySegment(F, s, off, NATIVE).mul(inv).sub(ms).lanewise(EXP);
+      FloatVector q = FloatVector.fromMemorySegment(F, t, off, NATIVE).mul(inv).sub(mt).lanewise(EXP);
+      FloatVector g = p.mul(ks).sub(q.mul(kt));
+      if (acc) {
+        g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+      } else {
+        g.intoMemorySegment(grad, off, NATIVE);
+      }
+    }
+    for (; c < classes; c++) {
+      long off = (base + c) * 4;
+      double p = Math.exp(s.get(JAVA_FLOAT_UNALIGNED, off) * (double) inv - ms);
+      double q = Math.exp(t.get(JAVA_FLOAT_UNALIGNED, off) * (double) inv - mt);
+      float gv = (float) (p * ks - q * kt);
+      if (acc) {
+        gv += grad.get(JAVA_FLOAT_UNALIGNED, off);
+      }
+      grad.set(JAVA_FLOAT_UNALIGNED, off, gv);
+    }
+  }
+
+  @Override
+  public double nll(MemorySegment x, MemorySegment targets, long stride, long classes, long r0,
+      long r1, MemorySegment loss, MemorySegment grad, float coef, boolean acc,
+      MemorySegment weight, int ignoreIndex) {
+    double total = 0;
+    for (long r = r0; r < r1; r++) {
+      long base = r * stride;
+      int t = target(targets, r);
+      boolean ignored = t == ignoreIndex;
+      double wt = ignored ? 0 : (weight == null ? 1 : at(weight, t));
+      double l = ignored ? 0 : -wt * at(x, base + t);
+      if (loss != null) {
+        loss.set(JAVA_FLOAT_UNALIGNED, r * Float.BYTES, (float) l);
+      }
+      total += (float) l;
+      if (grad != null) {
+        if (!acc) {
+          zeroRow(grad, base, classes);
+        }
+        if (!ignored) {
+          long off = (base + t) * Float.BYTES;
+          float g = (float) (-wt * coef);
+          grad.set(JAVA_FLOAT_UNALIGNED, off, acc ? grad.get(JAVA_FLOAT_UNALIGNED, off) + g : g);
+        }
+      }
+    }
+    return total;
+  }
+
+  @Override
+  public void logSoftmax(MemorySegment x, long stride, long classes, long r0, long r1,
+      MemorySegment out) {
+    for (long r = r0; r < r1; r++) {
+      long base = r * stride;
+      float m = rowMax(x, base, classes);
+      float s = rowSumExp(x, base, classes, 1f, m);
+      float logS = (float) Math.log(s);
+      long c = 0;
+      // (x − m) − log S: exact for huge logits, where m + log S would round log S away
+      for (long bound = F.loopBound(classes); c < bound; c += L) {
+        long off = (base + c) * 4;
+        FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(m).sub(logS)
+            .intoMemorySegment(out, off, NATIVE);
+      }
+      for (; c < classes; c++) {
+        long off = (base + c) * 4;
+        out.set(JAVA_FLOAT_UNALIGNED, off, (x.get(JAVA_FLOAT_UNALIGNED, off) - m) - logS);
+      }
+    }
+  }
+}

@@ -1,0 +1,112 @@
+package dev.fusedloss.internal;
+
+import java.lang.foreign.MemorySegment;
+
+/** Checks for row-layout calls: {@code rows} rows of {@code classes} floats, {@code stride} apart. */
+public final class RowArgs {
+  private RowArgs() {}
+
+  /** Checks the shape and returns the number of floats the layout spans. */
+  public static long shape(long rows, long classes, long stride) {
+    if (rows < 0) {
+      throw new IllegalArgumentException("rows must be >= 0, got " + rows);
+    }
+    if (classes < 1) {
+      throw new IllegalArgumentException("classes must be >= 1, got " + classes);
+    }
+    if (stride < classes) {
+      throw new IllegalArgumentException(
+          "rowStride must be >= classes (" + classes + "), got " + stride);
+    }
+    if (rows == 0) {
+      return 0;
+    }
+    if (rows - 1 > (Args.MAX_ELEMENTS - classes) / stride) {
+      throw new IllegalArgumentException("rows × rowStride exceeds the addressable float count");
+    }
+    return (rows - 1) * stride + classes;
+  }
+
+  /** An int32 target segment holding at least {@code rows} values. */
+  public static void targets(MemorySegment targets, long rows) {
+    if (targets == null) {
+      throw new IllegalArgumentException("targets must not be null");
+    }
+    if (!targets.scope().isAlive()) {
+      throw new IllegalArgumentException("targets belongs to an arena that is already closed");
+    }
+    if (!targets.isAccessibleBy(Thread.currentThread())) {
+      throw new IllegalArgumentException("targets is confined to another thread");
+    }
+    long ints = targets.byteSize() / Integer.BYTES;
+    if (ints < rows) {
+      throw new IndexOutOfBoundsException(
+          "targets holds " + ints + " ints but " + rows + " rows need one each");
+    }
+  }
+
+  /** Reads target {@code r}. */
+  public static int target(MemorySegment targets, long r) {
+    return targets.get(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, r * Integer.BYTES);
+  }
+
+  /**
+   * Validates every class index and returns the MEAN normaliser: Σ weight[t] over the rows not
+   * ignored, or their count when {@code weight} is null.
+   */
+  public static double normalizer(MemorySegment targets, long rows, long classes, int ignoreIndex,
+      float[] weight) {
+    double norm = 0;
+    for (long r = 0; r < rows; r++) {
+      int t = target(targets, r);
+      checkTarget(t, r, classes, ignoreIndex);
+      if (t != ignoreIndex) {
+        norm += weight == null ? 1 : weight[t];
+      }
+    }
+    return norm;
+  }
+
+  /** Checks that a per-class vector has one value per class. */
+  public static void perClass(String name, float[] values, long classes) {
+    if (values != null && values.length != classes) {
+      throw new IllegalArgumentException(
+          name + " has " + values.length + " values but there are " + classes + " classes");
+    }
+  }
+
+  /** Throws for a class index outside [0, classes) that is not {@code ignoreIndex}. */
+  public static void checkTarget(int t, long r, long classes, int ignoreIndex) {
+    if (t != ignoreIndex && (t < 0 || t >= classes)) {
+      throw new IndexOutOfBoundsException("targets[row " + r + "] = " + t
+          + " is outside [0, " + classes + ") and is not ignoreIndex (" + ignoreIndex + ")");
+    }
+  }
+
+  /**
+   * Output checks shared by the row losses: gradient in the logits layout (it may be the logits
+   * or, given, the soft targets themselves, but not a shifted view), row losses only with NONE
+   * and overlapping nothing.
+   */
+  public static void outputs(MemorySegment logits, String logitsName, MemorySegment other,
+      String otherName, long otherBytes, long span, long rows, MemorySegment lossOut,
+      MemorySegment grad, boolean noneReduction) {
+    Args.output("grad", grad, span);
+    Args.output("lossOut", lossOut, rows);
+    if (lossOut != null && !noneReduction) {
+      throw new IllegalArgumentException("lossOut is only written with reduction NONE");
+    }
+    long bytes = span * Float.BYTES;
+    Args.noPartialOverlap("grad", grad, bytes, logitsName, logits, bytes);
+    if (other != null) {
+      if (otherBytes == bytes) {
+        Args.noPartialOverlap("grad", grad, bytes, otherName, other, otherBytes);
+      } else {
+        Args.disjoint("grad", grad, bytes, otherName, other, otherBytes);
+      }
+      Args.disjoint("lossOut", lossOut, rows * Float.BYTES, otherName, other, otherBytes);
+    }
+    Args.disjoint("lossOut", lossOut, rows * Float.BYTES, logitsName, logits, bytes);
+    Args.disjoint("lossOut", lossOut, rows * Float.BYTES, "grad", grad, bytes);
+  }
+}
