@@ -140,7 +140,9 @@ public final class CrossEntropyLoss {
     double norm = RowArgs.normalizer(targets, rows, classes, ignoreIndex, weight);
     double kept = zLoss > 0 && weight != null
         ? RowArgs.normalizer(targets, rows, classes, ignoreIndex, null) : norm;
-    float coef = reduction == Reduction.MEAN ? (float) (gradScale / norm) : gradScale;
+    // MEAN over rows whose weights sum to 0 is 0/0: NaN gradients (PyTorch), not ±∞ or 0
+    float coef = reduction != Reduction.MEAN ? gradScale
+        : norm == 0 ? Float.NaN : (float) (gradScale / norm);
     // MEAN divides the z-loss by the kept rows, the rest by the weight sum: fold the ratio in
     float zScale = reduction == Reduction.MEAN && zLoss > 0 ? (float) (zLoss * norm / kept) : zLoss;
     double sum = kernels.crossEntropy(logits, targets, rowStride, classes, 0, rows, lossOut, grad,

@@ -19,7 +19,9 @@ import java.lang.foreign.MemorySegment;
  * gradient flows to the teacher.
  *
  * <p>Edges: masked teacher classes ({@code −∞}, q = 0) contribute 0 ({@code 0·ln 0 = 0}); a
- * masked student class where the teacher puts mass gives {@code +∞}. Layout (both inputs share
+ * masked student class where the teacher puts mass gives {@code +∞}. Logits are divided by T in
+ * float32, so {@code |x|/T} must stay below 3.4e38 (a huge logit with T &lt; 1 overflows to ∞ and
+ * gives NaN, as in any float32 implementation). Layout (both inputs share
  * {@code rowStride}), calls and checks as in {@link CrossEntropyLoss}.
  */
 public final class DistillationLoss {

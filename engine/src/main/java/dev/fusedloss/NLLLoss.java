@@ -63,7 +63,9 @@ public final class NLLLoss {
     RowArgs.outputs(logProbs, "logProbs", targets, "targets", rows * Integer.BYTES, span, rows,
         lossOut, grad, reduction == Reduction.NONE);
     double norm = RowArgs.normalizer(targets, rows, classes, ignoreIndex, weight);
-    float coef = reduction == Reduction.MEAN ? (float) (gradScale / norm) : gradScale;
+    // MEAN over rows whose weights sum to 0 is 0/0: NaN gradients (PyTorch), not ±∞ or 0
+    float coef = reduction != Reduction.MEAN ? gradScale
+        : norm == 0 ? Float.NaN : (float) (gradScale / norm);
     double sum = kernels.nll(logProbs, targets, rowStride, classes, 0, rows, lossOut, grad, coef,
         accumulate, weightSeg, ignoreIndex);
     return reduction == Reduction.MEAN ? sum / norm : sum;

@@ -139,10 +139,11 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     DoubleVector s = DoubleVector.zero(D);
     long c = 0;
     for (long bound = F.loopBound(classes); c < bound; c += L) {
-      FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE)
-          .mul(FloatVector.fromMemorySegment(F, w, c * 4, NATIVE));
-      // widen before adding: ±3e38 logits must not overflow the row sum
-      s = s.add((DoubleVector) v.convertShape(F2D, D, 0)).add((DoubleVector) v.convertShape(F2D, D, 1));
+      FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE);
+      FloatVector wv = FloatVector.fromMemorySegment(F, w, c * 4, NATIVE);
+      // widen before multiplying: w·x of a ±3e38 logit must not overflow float
+      s = s.add(((DoubleVector) v.convertShape(F2D, D, 0)).mul((DoubleVector) wv.convertShape(F2D, D, 0)))
+          .add(((DoubleVector) v.convertShape(F2D, D, 1)).mul((DoubleVector) wv.convertShape(F2D, D, 1)));
     }
     double tail = 0;
     for (; c < classes; c++) {
@@ -332,8 +333,8 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
         continue;
       }
       double xt = at(x, base + t);
-      if (cap > 0) {
-        xt = cap * Math.tanh(xt / cap);
+      if (cap > 0) { // the vector tanh, as in the sweeps: the row max must not differ by an ulp
+        xt = FloatVector.broadcast(F, (float) xt).mul(1f / cap).lanewise(TANH).mul(cap).lane(0);
       }
       double sumWx = 0;
       if (eps > 0) { // read before the row may be overwritten in place
@@ -350,7 +351,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       // (m − x_t) + log S, not lse − x_t: at |x| ~ 3e38 lse has lost log S to rounding
       double l = (1 - eps) * wt * ((m - xt) + logS) + zScale * lse * lse;
       if (eps > 0) {
-        l += epsC * (wsum * lse - sumWx);
+        l += epsC * (wsum * logS + (wsum * m - sumWx)); // Σ w(m − x) first, as above
       }
       if (loss != null) {
         loss.set(JAVA_FLOAT_UNALIGNED, r * 4, (float) l);
@@ -547,8 +548,8 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       float ss = rowSumExp(s, base, classes, inv, ms);
       float st = rowSumExp(t, base, classes, inv, mt);
       // Σ q_c (t_c − s_c)/T with q = softmax(t/T); masked teacher classes (q = 0) add nothing
-      double cross = distillCross(s, t, base, classes, inv, mt, 1f / st);
-      double l = t2 * (cross + (ms - mt) + (Math.log(ss) - Math.log(st)));
+      double cross = distillCross(s, t, base, classes, inv, ms, mt, 1f / st);
+      double l = t2 * (cross + (Math.log(ss) - Math.log(st)));
       if (loss != null) {
         loss.set(JAVA_FLOAT_UNALIGNED, r * 4, (float) l);
       }
@@ -561,25 +562,28 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     return total;
   }
 
-  /** Σ_c q_c·(t_c − s_c)/T with q_c = exp(t_c/T − mt)·invSt; terms with q_c = 0 count 0. */
+  /**
+   * Σ_c q_c·((t_c/T − mt) − (s_c/T − ms)) with q_c = exp(t_c/T − mt)·invSt — the shifted values
+   * the exponentials use, so identical rows give exactly 0; terms with q_c = 0 count 0.
+   */
   static double distillCross(MemorySegment s, MemorySegment t, long base, long classes, float inv,
-      float mt, float invSt) {
+      float ms, float mt, float invSt) {
     FloatVector acc = FloatVector.zero(F);
     long c = 0;
     for (long bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
-      FloatVector tv = FloatVector.fromMemorySegment(F, t, off, NATIVE).mul(inv);
-      FloatVector sv = FloatVector.fromMemorySegment(F, s, off, NATIVE).mul(inv);
-      FloatVector q = tv.sub(mt).lanewise(EXP).mul(invSt);
+      FloatVector tv = FloatVector.fromMemorySegment(F, t, off, NATIVE).mul(inv).sub(mt);
+      FloatVector sv = FloatVector.fromMemorySegment(F, s, off, NATIVE).mul(inv).sub(ms);
+      FloatVector q = tv.lanewise(EXP).mul(invSt);
       FloatVector term = q.mul(tv.sub(sv));
       acc = acc.add(term.blend(0f, q.compare(EQ, 0f)));
     }
     double tail = 0;
     for (; c < classes; c++) {
-      double tc = at(t, base + c) * (double) inv;
-      double q = Math.exp(tc - mt) * invSt;
+      double tc = at(t, base + c) * inv - mt;
+      double q = Math.exp(tc) * invSt;
       if (q > 0) {
-        tail += q * (tc - at(s, base + c) * (double) inv);
+        tail += q * (tc - (at(s, base + c) * inv - ms));
       }
     }
     return acc.reduceLanes(ADD) + tail;

@@ -88,7 +88,7 @@ public final class ScalarSoftmaxKernels implements SoftmaxKernels {
       double xt = cap(get(x, base + t), opt.softcap());
       double l = (1 - eps) * wt * ((m - xt) + logS) + zScale * lse * lse;
       if (eps > 0) {
-        l += epsC * (wsum * lse - sumWx);
+        l += epsC * (wsum * logS + (wsum * m - sumWx)); // Σ w(m − x) first, as above
       }
       if (loss != null) {
         put(loss, r, l);
@@ -237,10 +237,10 @@ public final class ScalarSoftmaxKernels implements SoftmaxKernels {
         double et = Math.exp(tc - mt);
         st += et;
         if (et > 0) { // 0·ln 0 = 0 for masked teacher classes
-          d += et * (tc - sc);
+          d += et * ((tc - mt) - (sc - ms)); // shifted: identical rows give exactly 0
         }
       }
-      double l = t2 * (d / st + (ms - mt) + (Math.log(ss) - Math.log(st)));
+      double l = t2 * (d / st + (Math.log(ss) - Math.log(st)));
       if (loss != null) {
         put(loss, r, l);
       }
