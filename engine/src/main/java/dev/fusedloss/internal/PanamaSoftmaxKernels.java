@@ -36,11 +36,26 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
 
   // ---- sweeps over one row: `base` is the row's first element index -------------------------
 
-  /** max_c x_c (NaN if any x_c is NaN). */
-  static float rowMax(MemorySegment x, long base, long classes) {
+  /**
+   * max_c x_c (NaN if any x_c is NaN). Four independent accumulators: a MAX with Java's NaN
+   * semantics is several dependent instructions, and one accumulator made this sweep
+   * latency-bound at ~13 cycles per vector.
+   */
+  static float rowMax(MemorySegment x, long base, int classes) {
     FloatVector m = FloatVector.broadcast(F, NEG_INF);
-    long c = 0;
-    for (long bound = F.loopBound(classes); c < bound; c += L) {
+    FloatVector m1 = m;
+    FloatVector m2 = m;
+    FloatVector m3 = m;
+    int c = 0;
+    for (int bound4 = classes - 4 * L + 1; c < bound4; c += 4 * L) {
+      long off = (base + c) * 4;
+      m = m.lanewise(MAX, FloatVector.fromMemorySegment(F, x, off, NATIVE));
+      m1 = m1.lanewise(MAX, FloatVector.fromMemorySegment(F, x, off + 4L * L, NATIVE));
+      m2 = m2.lanewise(MAX, FloatVector.fromMemorySegment(F, x, off + 8L * L, NATIVE));
+      m3 = m3.lanewise(MAX, FloatVector.fromMemorySegment(F, x, off + 12L * L, NATIVE));
+    }
+    m = m.lanewise(MAX, m1).lanewise(MAX, m2.lanewise(MAX, m3));
+    for (int bound = F.loopBound(classes); c < bound; c += L) {
       m = m.lanewise(MAX, FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE));
     }
     if (c < classes) {
@@ -52,11 +67,11 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   }
 
   /** max_c cap·tanh(x_c/cap). */
-  static float rowMaxCapped(MemorySegment x, long base, long classes, float cap) {
+  static float rowMaxCapped(MemorySegment x, long base, int classes, float cap) {
     float inv = 1f / cap;
     FloatVector m = FloatVector.broadcast(F, NEG_INF);
-    long c = 0;
-    for (long bound = F.loopBound(classes); c < bound; c += L) {
+    int c = 0;
+    for (int bound = F.loopBound(classes); c < bound; c += L) {
       FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE);
       m = m.lanewise(MAX, v.mul(inv).lanewise(TANH).mul(cap));
     }
@@ -69,10 +84,10 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   }
 
   /** Σ_c exp(scale·x_c − m). */
-  static float rowSumExp(MemorySegment x, long base, long classes, float scale, float m) {
+  static float rowSumExp(MemorySegment x, long base, int classes, float scale, float m) {
     FloatVector s = FloatVector.zero(F);
-    long c = 0;
-    for (long bound = F.loopBound(classes); c < bound; c += L) {
+    int c = 0;
+    for (int bound = F.loopBound(classes); c < bound; c += L) {
       FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE);
       s = s.add(v.mul(scale).sub(m).lanewise(EXP));
     }
@@ -85,10 +100,10 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   }
 
   /** Σ_c exp(x_c − m), storing each exp(x_c − m) to {@code out} (which may be x itself). */
-  static float rowSumExpStore(MemorySegment x, long base, long classes, float m, MemorySegment out) {
+  static float rowSumExpStore(MemorySegment x, long base, int classes, float m, MemorySegment out) {
     FloatVector s = FloatVector.zero(F);
-    long c = 0;
-    for (long bound = F.loopBound(classes); c < bound; c += L) {
+    int c = 0;
+    for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
       FloatVector e = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(m).lanewise(EXP);
       e.intoMemorySegment(out, off, NATIVE);
@@ -105,11 +120,11 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   }
 
   /** Σ_c cap·tanh(x_c/cap) − m, exponentiated and summed. */
-  static float rowSumExpCapped(MemorySegment x, long base, long classes, float cap, float m) {
+  static float rowSumExpCapped(MemorySegment x, long base, int classes, float cap, float m) {
     float inv = 1f / cap;
     FloatVector s = FloatVector.zero(F);
-    long c = 0;
-    for (long bound = F.loopBound(classes); c < bound; c += L) {
+    int c = 0;
+    for (int bound = F.loopBound(classes); c < bound; c += L) {
       FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE);
       s = s.add(v.mul(inv).lanewise(TANH).mul(cap).sub(m).lanewise(EXP));
     }
@@ -122,41 +137,41 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   }
 
   /** Σ_c w_c·x'_c in double (w null: ones; cap 0: no soft cap). */
-  static double rowWeightedSum(MemorySegment x, MemorySegment w, long base, long classes, float cap) {
+  static double rowWeightedSum(MemorySegment x, MemorySegment w, long base, int classes, float cap) {
     double s = 0;
-    for (long c = 0; c < classes; c++) {
+    for (int c = 0; c < classes; c++) {
       double v = x.get(JAVA_FLOAT_UNALIGNED, (base + c) * 4);
       if (cap > 0) {
         v = cap * Math.tanh(v / cap);
       }
-      s += (w == null ? 1 : w.get(JAVA_FLOAT_UNALIGNED, c * 4)) * v;
+      s += (w == null ? 1 : w.get(JAVA_FLOAT_UNALIGNED, c * 4L)) * v;
     }
     return s;
   }
 
   /** Σ_c w_c·x_c in double with vectors (no soft cap). */
-  static double rowDot(MemorySegment x, MemorySegment w, long base, long classes) {
+  static double rowDot(MemorySegment x, MemorySegment w, long base, int classes) {
     DoubleVector s = DoubleVector.zero(D);
-    long c = 0;
-    for (long bound = F.loopBound(classes); c < bound; c += L) {
+    int c = 0;
+    for (int bound = F.loopBound(classes); c < bound; c += L) {
       FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE);
-      FloatVector wv = FloatVector.fromMemorySegment(F, w, c * 4, NATIVE);
+      FloatVector wv = FloatVector.fromMemorySegment(F, w, c * 4L, NATIVE);
       // widen before multiplying: w·x of a ±3e38 logit must not overflow float
       s = s.add(((DoubleVector) v.convertShape(F2D, D, 0)).mul((DoubleVector) wv.convertShape(F2D, D, 0)))
           .add(((DoubleVector) v.convertShape(F2D, D, 1)).mul((DoubleVector) wv.convertShape(F2D, D, 1)));
     }
     double tail = 0;
     for (; c < classes; c++) {
-      tail += (double) x.get(JAVA_FLOAT_UNALIGNED, (base + c) * 4) * w.get(JAVA_FLOAT_UNALIGNED, c * 4);
+      tail += (double) x.get(JAVA_FLOAT_UNALIGNED, (base + c) * 4) * w.get(JAVA_FLOAT_UNALIGNED, c * 4L);
     }
     return s.reduceLanes(ADD) + tail;
   }
 
   /** Σ_c x_c in double with vectors. */
-  static double rowSum(MemorySegment x, long base, long classes) {
+  static double rowSum(MemorySegment x, long base, int classes) {
     DoubleVector s = DoubleVector.zero(D);
-    long c = 0;
-    for (long bound = F.loopBound(classes); c < bound; c += L) {
+    int c = 0;
+    for (int bound = F.loopBound(classes); c < bound; c += L) {
       FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE);
       s = s.add((DoubleVector) v.convertShape(F2D, D, 0)).add((DoubleVector) v.convertShape(F2D, D, 1));
     }
@@ -168,9 +183,9 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   }
 
   /** grad_c = e_c·a − b (e_c stored in grad by rowSumExpStore). */
-  static void gradFromStored(MemorySegment grad, long base, long classes, float a, float b) {
-    long c = 0;
-    for (long bound = F.loopBound(classes); c < bound; c += L) {
+  static void gradFromStored(MemorySegment grad, long base, int classes, float a, float b) {
+    int c = 0;
+    for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
       FloatVector.fromMemorySegment(F, grad, off, NATIVE).mul(a).sub(b)
           .intoMemorySegment(grad, off, NATIVE);
@@ -184,19 +199,19 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   }
 
   /** grad_c = e_c·a − b·w_c (e_c stored in grad). */
-  static void gradFromStoredWeighted(MemorySegment grad, MemorySegment w, long base, long classes,
+  static void gradFromStoredWeighted(MemorySegment grad, MemorySegment w, long base, int classes,
       float a, float b) {
-    long c = 0;
-    for (long bound = F.loopBound(classes); c < bound; c += L) {
+    int c = 0;
+    for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
-      FloatVector wv = FloatVector.fromMemorySegment(F, w, c * 4, NATIVE);
+      FloatVector wv = FloatVector.fromMemorySegment(F, w, c * 4L, NATIVE);
       FloatVector.fromMemorySegment(F, grad, off, NATIVE).mul(a).sub(wv.mul(b))
           .intoMemorySegment(grad, off, NATIVE);
     }
     if (c < classes) {
       long off = (base + c) * 4;
       VectorMask<Float> k = F.indexInRange(c, classes);
-      FloatVector wv = FloatVector.fromMemorySegment(F, w, c * 4, NATIVE, k);
+      FloatVector wv = FloatVector.fromMemorySegment(F, w, c * 4L, NATIVE, k);
       FloatVector.fromMemorySegment(F, grad, off, NATIVE, k).mul(a).sub(wv.mul(b))
           .intoMemorySegment(grad, off, NATIVE, k);
     }
@@ -206,10 +221,10 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
    * grad_c (+)= exp(x_c − shift)·a − b: the general path (accumulation, or in place). Callers
    * pass shift = row max and a already divided by Σexp, so huge logits keep p exact.
    */
-  static void gradRecompute(MemorySegment x, long base, long classes, float shift, float a, float b,
+  static void gradRecompute(MemorySegment x, long base, int classes, float shift, float a, float b,
       MemorySegment grad, boolean acc) {
-    long c = 0;
-    for (long bound = F.loopBound(classes); c < bound; c += L) {
+    int c = 0;
+    for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
       FloatVector g = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(shift).lanewise(EXP)
           .mul(a).sub(b);
@@ -225,12 +240,12 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   }
 
   /** grad_c (+)= exp(x_c − shift)·a − b·w_c. */
-  static void gradRecomputeWeighted(MemorySegment x, MemorySegment w, long base, long classes,
+  static void gradRecomputeWeighted(MemorySegment x, MemorySegment w, long base, int classes,
       float shift, float a, float b, MemorySegment grad, boolean acc) {
-    long c = 0;
-    for (long bound = F.loopBound(classes); c < bound; c += L) {
+    int c = 0;
+    for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
-      FloatVector wv = FloatVector.fromMemorySegment(F, w, c * 4, NATIVE);
+      FloatVector wv = FloatVector.fromMemorySegment(F, w, c * 4L, NATIVE);
       FloatVector g = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(shift).lanewise(EXP)
           .mul(a).sub(wv.mul(b));
       if (acc) {
@@ -248,11 +263,11 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
    * Soft-capped logits x'_c = cap·tanh(x_c/cap): grad_c (+)= (exp(x'_c − lse)·a − b)·(1 −
    * tanh²(x_c/cap)), the chain rule of the cap (x'_c − shift replaces x_c − shift).
    */
-  static void gradRecomputeCapped(MemorySegment x, long base, long classes, float cap, float shift,
+  static void gradRecomputeCapped(MemorySegment x, long base, int classes, float cap, float shift,
       float a, float b, MemorySegment grad, boolean acc) {
     float inv = 1f / cap;
-    long c = 0;
-    for (long bound = F.loopBound(classes); c < bound; c += L) {
+    int c = 0;
+    for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
       FloatVector th = FloatVector.fromMemorySegment(F, x, off, NATIVE).mul(inv).lanewise(TANH);
       FloatVector g = th.mul(cap).sub(shift).lanewise(EXP).mul(a).sub(b)
@@ -275,7 +290,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     double v = x.get(JAVA_FLOAT_UNALIGNED, off);
     double th = cap > 0 ? Math.tanh(v / cap) : 0;
     double xc = cap > 0 ? cap * th : v;
-    double wc = w == null ? 1 : w.get(JAVA_FLOAT_UNALIGNED, c * 4);
+    double wc = w == null ? 1 : w.get(JAVA_FLOAT_UNALIGNED, c * 4L);
     float gv = (float) ((Math.exp(xc - shift) * a - b * wc) * (cap > 0 ? 1 - th * th : 1));
     if (acc) {
       gv += grad.get(JAVA_FLOAT_UNALIGNED, off);
@@ -283,10 +298,10 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     grad.set(JAVA_FLOAT_UNALIGNED, off, gv);
   }
 
-  static void zeroRow(MemorySegment grad, long base, long classes) {
+  static void zeroRow(MemorySegment grad, long base, int classes) {
     FloatVector z = FloatVector.zero(F);
-    long c = 0;
-    for (long bound = F.loopBound(classes); c < bound; c += L) {
+    int c = 0;
+    for (int bound = F.loopBound(classes); c < bound; c += L) {
       z.intoMemorySegment(grad, (base + c) * 4, NATIVE);
     }
     for (; c < classes; c++) {
@@ -313,6 +328,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   public double crossEntropy(MemorySegment x, MemorySegment targets, long stride, long classes,
       long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, boolean acc,
       float zScale, CrossEntropy opt) {
+    int cls = (int) classes; // RowArgs caps classes below 2^31: int loops stay counted
     double total = 0;
     float cap = opt.softcap();
     double eps = opt.smoothing();
@@ -328,7 +344,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
           loss.set(JAVA_FLOAT_UNALIGNED, r * 4, 0f);
         }
         if (grad != null && !acc) {
-          zeroRow(grad, base, classes);
+          zeroRow(grad, base, cls);
         }
         continue;
       }
@@ -338,13 +354,13 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       }
       double sumWx = 0;
       if (eps > 0) { // read before the row may be overwritten in place
-        sumWx = cap > 0 ? rowWeightedSum(x, w, base, classes, cap)
-            : w == null ? rowSum(x, base, classes) : rowDot(x, w, base, classes);
+        sumWx = cap > 0 ? rowWeightedSum(x, w, base, cls, cap)
+            : w == null ? rowSum(x, base, cls) : rowDot(x, w, base, cls);
       }
-      float m = cap > 0 ? rowMaxCapped(x, base, classes, cap) : rowMax(x, base, classes);
-      float s = cap > 0 ? rowSumExpCapped(x, base, classes, cap, m)
-          : store ? rowSumExpStore(x, base, classes, m, grad)
-          : rowSumExp(x, base, classes, 1f, m);
+      float m = cap > 0 ? rowMaxCapped(x, base, cls, cap) : rowMax(x, base, cls);
+      float s = cap > 0 ? rowSumExpCapped(x, base, cls, cap, m)
+          : store ? rowSumExpStore(x, base, cls, m, grad)
+          : rowSumExp(x, base, cls, 1f, m);
       double logS = Math.log(s);
       double lse = m + logS;
       double wt = w == null ? 1 : at(w, t);
@@ -365,21 +381,21 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       if (store) {
         float as = (float) (a / s);
         if (w == null || b == 0) {
-          gradFromStored(grad, base, classes, as, b);
+          gradFromStored(grad, base, cls, as, b);
         } else {
-          gradFromStoredWeighted(grad, w, base, classes, as, b);
+          gradFromStoredWeighted(grad, w, base, cls, as, b);
         }
       } else if (cap == 0) {
         if (w == null || b == 0) {
-          gradRecompute(x, base, classes, m, (float) (a / s), b, grad, acc);
+          gradRecompute(x, base, cls, m, (float) (a / s), b, grad, acc);
         } else {
-          gradRecomputeWeighted(x, w, base, classes, m, (float) (a / s), b, grad, acc);
+          gradRecomputeWeighted(x, w, base, cls, m, (float) (a / s), b, grad, acc);
         }
       } else if (w == null || b == 0) {
-        gradRecomputeCapped(x, base, classes, cap, m, (float) (a / s), b, grad, acc);
+        gradRecomputeCapped(x, base, cls, cap, m, (float) (a / s), b, grad, acc);
       } else {
         // soft cap with class weights and smoothing: a rare combination, done element by element
-        for (long c = 0; c < classes; c++) {
+        for (int c = 0; c < classes; c++) {
           gradScalar(x, w, base, c, cap, m, (float) (a / s), b, grad, acc);
         }
       }
@@ -397,6 +413,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   public double softCrossEntropy(MemorySegment x, MemorySegment q, long stride, long classes,
       long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, boolean acc,
       MemorySegment weight, float smoothing) {
+    int cls = (int) classes; // RowArgs caps classes below 2^31: int loops stay counted
     double total = 0;
     double eps = smoothing;
     float epsC = (float) (eps / classes);
@@ -406,13 +423,13 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       // Σ w q' and Σ w q' x for this row (read before an in-place gradient overwrites x)
       double wq = 0;
       double wqx = 0;
-      for (long c = 0; c < classes; c++) {
+      for (int c = 0; c < classes; c++) {
         double qc = (weight == null ? 1 : at(weight, c)) * (keep * at(q, base + c) + epsC);
         wq += qc;
         wqx += qc * at(x, base + c);
       }
-      float m = rowMax(x, base, classes);
-      float s = rowSumExp(x, base, classes, 1f, m);
+      float m = rowMax(x, base, cls);
+      float s = rowSumExp(x, base, cls, 1f, m);
       double logS = Math.log(s);
       double l = wq * logS + (wq * m - wqx);
       if (loss != null) {
@@ -420,7 +437,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       }
       total += (float) l;
       if (grad != null) {
-        softGrad(x, q, weight, base, classes, m, (float) (wq * coef / s), keep, epsC, coef,
+        softGrad(x, q, weight, base, cls, m, (float) (wq * coef / s), keep, epsC, coef,
             grad, acc);
       }
     }
@@ -431,14 +448,14 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
    * grad_c (+)= e_c·a − w_c·q'_c·coef with e_c = exp(x_c − shift), q'_c = keep·q_c + epsC and
    * a = Σ w q' · coef / Σexp; {@code w} null means ones (then {@code wq} is 1 per class).
    */
-  static void softGrad(MemorySegment x, MemorySegment q, MemorySegment w, long base, long classes,
+  static void softGrad(MemorySegment x, MemorySegment q, MemorySegment w, long base, int classes,
       float shift, float a, float keep, float epsC, float coef, MemorySegment grad, boolean acc) {
     if (w != null) {
       softGradWeighted(x, q, w, base, classes, shift, a, keep, epsC, coef, grad, acc);
       return;
     }
-    long c = 0;
-    for (long bound = F.loopBound(classes); c < bound; c += L) {
+    int c = 0;
+    for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
       FloatVector p = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(shift).lanewise(EXP);
       FloatVector qc = FloatVector.fromMemorySegment(F, q, off, NATIVE).mul(keep).add(epsC);
@@ -453,14 +470,14 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   }
 
   static void softGradWeighted(MemorySegment x, MemorySegment q, MemorySegment w, long base,
-      long classes, float shift, float a, float keep, float epsC, float coef, MemorySegment grad,
+      int classes, float shift, float a, float keep, float epsC, float coef, MemorySegment grad,
       boolean acc) {
-    long c = 0;
-    for (long bound = F.loopBound(classes); c < bound; c += L) {
+    int c = 0;
+    for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
       FloatVector p = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(shift).lanewise(EXP);
       FloatVector qc = FloatVector.fromMemorySegment(F, q, off, NATIVE).mul(keep).add(epsC);
-      FloatVector wv = FloatVector.fromMemorySegment(F, w, c * 4, NATIVE);
+      FloatVector wv = FloatVector.fromMemorySegment(F, w, c * 4L, NATIVE);
       FloatVector g = p.mul(a).sub(wv.mul(qc).mul(coef));
       if (acc) {
         g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
@@ -472,7 +489,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   }
 
   static void softGradTail(MemorySegment x, MemorySegment q, MemorySegment w, long base, long c,
-      long classes, float shift, float a, float keep, float epsC, float coef, MemorySegment grad,
+      int classes, float shift, float a, float keep, float epsC, float coef, MemorySegment grad,
       boolean acc) {
     for (; c < classes; c++) {
       long off = (base + c) * 4;
@@ -490,6 +507,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   public double softmaxFocal(MemorySegment x, MemorySegment targets, long stride, long classes,
       long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, boolean acc,
       float gamma, MemorySegment alpha, int ignoreIndex) {
+    int cls = (int) classes; // RowArgs caps classes below 2^31: int loops stay counted
     double total = 0;
     boolean store = grad != null && !acc;
     for (long r = r0; r < r1; r++) {
@@ -500,13 +518,13 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
           loss.set(JAVA_FLOAT_UNALIGNED, r * 4, 0f);
         }
         if (grad != null && !acc) {
-          zeroRow(grad, base, classes);
+          zeroRow(grad, base, cls);
         }
         continue;
       }
       double xt = at(x, base + t);
-      float m = rowMax(x, base, classes);
-      float s = store ? rowSumExpStore(x, base, classes, m, grad) : rowSumExp(x, base, classes, 1f, m);
+      float m = rowMax(x, base, cls);
+      float s = store ? rowSumExpStore(x, base, cls, m, grad) : rowSumExp(x, base, cls, 1f, m);
       double lpt = (xt - m) - Math.log(s);
       double pt = Math.exp(lpt);
       double om = -Math.expm1(lpt); // 1 − p_t without cancellation
@@ -525,9 +543,9 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       double ratio = om > 0 ? lpt / om : -1;
       double f = at * (gamma * pt * ratio * og - og) * coef;
       if (store) {
-        gradFromStored(grad, base, classes, (float) (-f / s), 0f);
+        gradFromStored(grad, base, cls, (float) (-f / s), 0f);
       } else {
-        gradRecompute(x, base, classes, m, (float) (-f / s), 0f, grad, acc);
+        gradRecompute(x, base, cls, m, (float) (-f / s), 0f, grad, acc);
       }
       addAt(grad, base + t, f);
     }
@@ -538,17 +556,18 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   public double distillation(MemorySegment s, MemorySegment t, long stride, long classes,
       long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, boolean acc,
       float temperature) {
+    int cls = (int) classes; // RowArgs caps classes below 2^31: int loops stay counted
     double total = 0;
     float inv = 1f / temperature;
     double t2 = (double) temperature * temperature;
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
-      float ms = rowMax(s, base, classes) * inv;
-      float mt = rowMax(t, base, classes) * inv;
-      float ss = rowSumExp(s, base, classes, inv, ms);
-      float st = rowSumExp(t, base, classes, inv, mt);
+      float ms = rowMax(s, base, cls) * inv;
+      float mt = rowMax(t, base, cls) * inv;
+      float ss = rowSumExp(s, base, cls, inv, ms);
+      float st = rowSumExp(t, base, cls, inv, mt);
       // Σ q_c (t_c − s_c)/T with q = softmax(t/T); masked teacher classes (q = 0) add nothing
-      double cross = distillCross(s, t, base, classes, inv, ms, mt, 1f / st);
+      double cross = distillCross(s, t, base, cls, inv, ms, mt, 1f / st);
       double l = t2 * (cross + (Math.log(ss) - Math.log(st)));
       if (loss != null) {
         loss.set(JAVA_FLOAT_UNALIGNED, r * 4, (float) l);
@@ -556,7 +575,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       total += (float) l;
       if (grad != null) {
         float k = temperature * coef;
-        distillGrad(s, t, base, classes, inv, ms, mt, k / ss, k / st, grad, acc);
+        distillGrad(s, t, base, cls, inv, ms, mt, k / ss, k / st, grad, acc);
       }
     }
     return total;
@@ -566,11 +585,11 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
    * Σ_c q_c·((t_c/T − mt) − (s_c/T − ms)) with q_c = exp(t_c/T − mt)·invSt — the shifted values
    * the exponentials use, so identical rows give exactly 0; terms with q_c = 0 count 0.
    */
-  static double distillCross(MemorySegment s, MemorySegment t, long base, long classes, float inv,
+  static double distillCross(MemorySegment s, MemorySegment t, long base, int classes, float inv,
       float ms, float mt, float invSt) {
     FloatVector acc = FloatVector.zero(F);
-    long c = 0;
-    for (long bound = F.loopBound(classes); c < bound; c += L) {
+    int c = 0;
+    for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
       FloatVector tv = FloatVector.fromMemorySegment(F, t, off, NATIVE).mul(inv).sub(mt);
       FloatVector sv = FloatVector.fromMemorySegment(F, s, off, NATIVE).mul(inv).sub(ms);
@@ -590,10 +609,10 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   }
 
   /** grad_c (+)= exp(s_c/T − ms)·ks − exp(t_c/T − mt)·kt (k·(p_c − q_c) with k/Σexp folded in). */
-  static void distillGrad(MemorySegment s, MemorySegment t, long base, long classes, float inv,
+  static void distillGrad(MemorySegment s, MemorySegment t, long base, int classes, float inv,
       float ms, float mt, float ks, float kt, MemorySegment grad, boolean acc) {
-    long c = 0;
-    for (long bound = F.loopBound(classes); c < bound; c += L) {
+    int c = 0;
+    for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
       FloatVector p = FloatVector.fromMemorySegment(F, s, off, NATIVE).mul(inv).sub(ms).lanewise(EXP);
       FloatVector q = FloatVector.fromMemorySegment(F, t, off, NATIVE).mul(inv).sub(mt).lanewise(EXP);
@@ -620,6 +639,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   public double nll(MemorySegment x, MemorySegment targets, long stride, long classes, long r0,
       long r1, MemorySegment loss, MemorySegment grad, float coef, boolean acc,
       MemorySegment weight, int ignoreIndex) {
+    int cls = (int) classes; // RowArgs caps classes below 2^31: int loops stay counted
     double total = 0;
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
@@ -633,7 +653,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       total += (float) l;
       if (grad != null) {
         if (!acc) {
-          zeroRow(grad, base, classes);
+          zeroRow(grad, base, cls);
         }
         if (!ignored) {
           long off = (base + t) * Float.BYTES;
@@ -648,14 +668,15 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   @Override
   public void logSoftmax(MemorySegment x, long stride, long classes, long r0, long r1,
       MemorySegment out) {
+    int cls = (int) classes; // RowArgs caps classes below 2^31: int loops stay counted
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
-      float m = rowMax(x, base, classes);
-      float s = rowSumExp(x, base, classes, 1f, m);
+      float m = rowMax(x, base, cls);
+      float s = rowSumExp(x, base, cls, 1f, m);
       float logS = (float) Math.log(s);
-      long c = 0;
+      int c = 0;
       // (x − m) − log S: exact for huge logits, where m + log S would round log S away
-      for (long bound = F.loopBound(classes); c < bound; c += L) {
+      for (int bound = F.loopBound(cls); c < bound; c += L) {
         long off = (base + c) * 4;
         FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(m).sub(logS)
             .intoMemorySegment(out, off, NATIVE);

@@ -4,6 +4,9 @@ import java.lang.foreign.MemorySegment;
 
 /** Checks for row-layout calls: {@code rows} rows of {@code classes} floats, {@code stride} apart. */
 public final class RowArgs {
+  /** Rows may be long (rows × classes beyond 2³¹ is fine); one row's class count fits an int. */
+  public static final long MAX_CLASSES = Integer.MAX_VALUE - 64;
+
   private RowArgs() {}
 
   /** Checks the shape and returns the number of floats the layout spans. */
@@ -11,8 +14,9 @@ public final class RowArgs {
     if (rows < 0) {
       throw new IllegalArgumentException("rows must be >= 0, got " + rows);
     }
-    if (classes < 1) {
-      throw new IllegalArgumentException("classes must be >= 1, got " + classes);
+    if (classes < 1 || classes > MAX_CLASSES) {
+      throw new IllegalArgumentException(
+          "classes must be in [1, " + MAX_CLASSES + "], got " + classes);
     }
     if (stride < classes) {
       throw new IllegalArgumentException(
