@@ -66,6 +66,15 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     return m.reduceLanes(MAX);
   }
 
+  /** max_c x_c without vectors, for rows too rare to be worth (or get) a compiled vector loop. */
+  static float rowMaxScalar(MemorySegment x, long base, int classes) {
+    float m = NEG_INF;
+    for (int c = 0; c < classes; c++) {
+      m = Math.max(m, x.get(JAVA_FLOAT_UNALIGNED, (base + c) * 4));
+    }
+    return m;
+  }
+
   /** max_c cap·tanh(x_c/cap). */
   static float rowMaxCapped(MemorySegment x, long base, int classes, float cap) {
     float inv = 1f / cap;
@@ -117,6 +126,50 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       s = s.add(e, k);
     }
     return s.reduceLanes(ADD);
+  }
+
+  /**
+   * {@link #rowSumExpStore} of the row at {@code base}, and in the same loop the maximum of the
+   * next row at {@code next}: the next row's first read from memory overlaps this row's
+   * exponentials instead of following them. Returns both floats packed in a long: the sum in
+   * the high half, the next row's maximum in the low half.
+   */
+  static long rowSumExpStoreNextMax(MemorySegment x, long base, long next, int classes, float m,
+      MemorySegment out) {
+    FloatVector s = FloatVector.zero(F);
+    FloatVector nm = FloatVector.broadcast(F, NEG_INF);
+    FloatVector nm1 = nm;
+    int c = 0;
+    for (int bound2 = classes - 2 * L + 1; c < bound2; c += 2 * L) {
+      long off = (base + c) * 4;
+      long noff = (next + c) * 4;
+      FloatVector e0 = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(m).lanewise(EXP);
+      FloatVector e1 = FloatVector.fromMemorySegment(F, x, off + 4L * L, NATIVE).sub(m).lanewise(EXP);
+      e0.intoMemorySegment(out, off, NATIVE);
+      e1.intoMemorySegment(out, off + 4L * L, NATIVE);
+      s = s.add(e0).add(e1);
+      nm = nm.lanewise(MAX, FloatVector.fromMemorySegment(F, x, noff, NATIVE));
+      nm1 = nm1.lanewise(MAX, FloatVector.fromMemorySegment(F, x, noff + 4L * L, NATIVE));
+    }
+    nm = nm.lanewise(MAX, nm1);
+    for (int bound = F.loopBound(classes); c < bound; c += L) {
+      long off = (base + c) * 4;
+      FloatVector e = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(m).lanewise(EXP);
+      e.intoMemorySegment(out, off, NATIVE);
+      s = s.add(e);
+      nm = nm.lanewise(MAX, FloatVector.fromMemorySegment(F, x, (next + c) * 4, NATIVE));
+    }
+    if (c < classes) {
+      long off = (base + c) * 4;
+      VectorMask<Float> k = F.indexInRange(c, classes);
+      FloatVector e = FloatVector.fromMemorySegment(F, x, off, NATIVE, k).sub(m).lanewise(EXP);
+      e.intoMemorySegment(out, off, NATIVE, k);
+      s = s.add(e, k);
+      FloatVector v = FloatVector.fromMemorySegment(F, x, (next + c) * 4, NATIVE, k);
+      nm = nm.lanewise(MAX, v.blend(NEG_INF, k.not()));
+    }
+    return ((long) Float.floatToRawIntBits(s.reduceLanes(ADD)) << 32)
+        | (Float.floatToRawIntBits(nm.reduceLanes(MAX)) & 0xFFFF_FFFFL);
   }
 
   /** Σ_c cap·tanh(x_c/cap) − m, exponentiated and summed. */
@@ -336,10 +389,13 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     double wsum = opt.weight() == null ? classes : opt.weightSum();
     MemorySegment w = opt.weight();
     boolean store = grad != null && !acc && cap == 0;
+    boolean haveNext = false; // nextMax holds row r's maximum, found while sweeping row r − 1
+    float nextMax = 0;
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
       int t = target(targets, r);
       if (t == opt.ignoreIndex()) {
+        haveNext = false;
         if (loss != null) {
           loss.set(JAVA_FLOAT_UNALIGNED, r * 4, 0f);
         }
@@ -357,10 +413,24 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
         sumWx = cap > 0 ? rowWeightedSum(x, w, base, cls, cap)
             : w == null ? rowSum(x, base, cls) : rowDot(x, w, base, cls);
       }
-      float m = cap > 0 ? rowMaxCapped(x, base, cls, cap) : rowMax(x, base, cls);
-      float s = cap > 0 ? rowSumExpCapped(x, base, cls, cap, m)
-          : store ? rowSumExpStore(x, base, cls, m, grad)
-          : rowSumExp(x, base, cls, 1f, m);
+      // with the pipelined sweep, rowMax would run once per call (first row, or after an ignored
+      // row): too rarely for C2, and interpreted vector code boxes. A scalar scan there instead.
+      float m = cap > 0 ? rowMaxCapped(x, base, cls, cap)
+          : haveNext ? nextMax : store ? rowMaxScalar(x, base, cls) : rowMax(x, base, cls);
+      float s;
+      haveNext = false;
+      if (cap > 0) {
+        s = rowSumExpCapped(x, base, cls, cap, m);
+      } else if (store) {
+        // the last row reads itself as "next": one code path, so it is as compiled as the rest
+        boolean last = r + 1 >= r1;
+        long both = rowSumExpStoreNextMax(x, base, last ? base : base + stride, cls, m, grad);
+        s = Float.intBitsToFloat((int) (both >>> 32));
+        nextMax = Float.intBitsToFloat((int) both);
+        haveNext = !last;
+      } else {
+        s = rowSumExp(x, base, cls, 1f, m);
+      }
       double logS = Math.log(s);
       double lse = m + logS;
       double wt = w == null ? 1 : at(w, t);
