@@ -14,7 +14,8 @@ import java.lang.foreign.MemorySegment;
  * <h2>Layout</h2>
  * {@code rows} rows of {@code classes} float32 logits, {@code rowStride} floats apart (≥
  * classes, for padded vocabularies); the gradient and soft targets use the same layout. Class
- * targets are int32, one per row. Counts are {@code long}: rows × classes may exceed 2³¹.
+ * targets are int32, one per row. Counts are {@code long}: rows × classes may exceed 2³¹ (one
+ * row's class count is at most 2³¹ − 65).
  *
  * <h2>Class-index targets</h2>
  * With {@code lse_i = log Σ_c exp(x_ic)} (max-shifted), for a row with {@code t_i ≠ ignoreIndex}:

@@ -138,20 +138,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       MemorySegment out) {
     FloatVector s = FloatVector.zero(F);
     FloatVector nm = FloatVector.broadcast(F, NEG_INF);
-    FloatVector nm1 = nm;
     int c = 0;
-    for (int bound2 = classes - 2 * L + 1; c < bound2; c += 2 * L) {
-      long off = (base + c) * 4;
-      long noff = (next + c) * 4;
-      FloatVector e0 = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(m).lanewise(EXP);
-      FloatVector e1 = FloatVector.fromMemorySegment(F, x, off + 4L * L, NATIVE).sub(m).lanewise(EXP);
-      e0.intoMemorySegment(out, off, NATIVE);
-      e1.intoMemorySegment(out, off + 4L * L, NATIVE);
-      s = s.add(e0).add(e1);
-      nm = nm.lanewise(MAX, FloatVector.fromMemorySegment(F, x, noff, NATIVE));
-      nm1 = nm1.lanewise(MAX, FloatVector.fromMemorySegment(F, x, noff + 4L * L, NATIVE));
-    }
-    nm = nm.lanewise(MAX, nm1);
     for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
       FloatVector e = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(m).lanewise(EXP);
