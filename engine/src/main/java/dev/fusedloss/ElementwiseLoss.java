@@ -107,21 +107,7 @@ public abstract sealed class ElementwiseLoss
   public final double compute(MemorySegment input, MemorySegment target, long n,
       MemorySegment lossOut, MemorySegment grad, float gradScale, boolean accumulate) {
     Args.count("n", n);
-    Args.input("input", input, n);
-    Args.input("target", target, n);
-    Args.output("grad", grad, n);
-    Args.output("lossOut", lossOut, n);
-    if (lossOut != null && reduction != Reduction.NONE) {
-      throw new IllegalArgumentException(
-          "lossOut is only written with reduction NONE (this loss reduces by " + reduction + ")");
-    }
-    Args.finite("gradScale", gradScale);
-    long bytes = n * Float.BYTES;
-    Args.noPartialOverlap("grad", grad, bytes, "input", input, bytes);
-    Args.noPartialOverlap("grad", grad, bytes, "target", target, bytes);
-    Args.noPartialOverlap("lossOut", lossOut, bytes, "input", input, bytes);
-    Args.noPartialOverlap("lossOut", lossOut, bytes, "target", target, bytes);
-    Args.disjoint("lossOut", lossOut, bytes, "grad", grad, bytes);
+    Args.pointwise(input, target, n, lossOut, grad, reduction == Reduction.NONE, gradScale);
     checkShape(n);
 
     float coef = reduction == Reduction.MEAN ? (float) (gradScale / (double) n) : gradScale;

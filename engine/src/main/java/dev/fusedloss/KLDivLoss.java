@@ -54,20 +54,7 @@ public final class KLDivLoss {
   public double compute(MemorySegment input, MemorySegment target, long rows, long classes,
       MemorySegment lossOut, MemorySegment grad, float gradScale, boolean accumulate) {
     long n = RowArgs.shape(rows, classes, classes);
-    Args.input("input", input, n);
-    Args.input("target", target, n);
-    Args.output("grad", grad, n);
-    Args.output("lossOut", lossOut, n);
-    if (lossOut != null && reduction != Reduction.NONE) {
-      throw new IllegalArgumentException("lossOut is only written with reduction NONE");
-    }
-    Args.finite("gradScale", gradScale);
-    long bytes = n * Float.BYTES;
-    Args.noPartialOverlap("grad", grad, bytes, "input", input, bytes);
-    Args.noPartialOverlap("grad", grad, bytes, "target", target, bytes);
-    Args.noPartialOverlap("lossOut", lossOut, bytes, "input", input, bytes);
-    Args.noPartialOverlap("lossOut", lossOut, bytes, "target", target, bytes);
-    Args.disjoint("lossOut", lossOut, bytes, "grad", grad, bytes);
+    Args.pointwise(input, target, n, lossOut, grad, reduction == Reduction.NONE, gradScale);
     double denom = switch (reduction) {
       case BATCH_MEAN -> rows;
       case MEAN -> (double) n;

@@ -97,6 +97,29 @@ public final class Args {
     return aBytes == bBytes && shared == aBytes ? Overlap.SAME : Overlap.PARTIAL;
   }
 
+  /**
+   * The checks of a point-wise call: {@code input} and {@code target} of {@code n} floats, an
+   * optional gradient and (only when {@code none}) per-element losses, each of which may alias
+   * an input exactly but not partially, and which must not overlap each other.
+   */
+  public static void pointwise(MemorySegment input, MemorySegment target, long n,
+      MemorySegment lossOut, MemorySegment grad, boolean none, float gradScale) {
+    input("input", input, n);
+    input("target", target, n);
+    output("grad", grad, n);
+    output("lossOut", lossOut, n);
+    if (lossOut != null && !none) {
+      throw new IllegalArgumentException("lossOut is only written with reduction NONE");
+    }
+    finite("gradScale", gradScale);
+    long bytes = n * Float.BYTES;
+    noPartialOverlap("grad", grad, bytes, "input", input, bytes);
+    noPartialOverlap("grad", grad, bytes, "target", target, bytes);
+    noPartialOverlap("lossOut", lossOut, bytes, "input", input, bytes);
+    noPartialOverlap("lossOut", lossOut, bytes, "target", target, bytes);
+    disjoint("lossOut", lossOut, bytes, "grad", grad, bytes);
+  }
+
   public static float finite(String name, float v) {
     if (!Float.isFinite(v)) {
       throw new IllegalArgumentException(name + " must be finite, got " + v);
