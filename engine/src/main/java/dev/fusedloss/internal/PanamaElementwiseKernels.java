@@ -268,6 +268,9 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
       float gamma, float a1, float a0) {
     FloatVector one = FloatVector.broadcast(F, 1f);
     float zeroPow = gamma == 0 ? 1f : 0f;
+    // γ = 2 (the default) is a multiplication; the flag is loop-invariant, so C2 unswitches the
+    // loop into two copies and no vector phi survives (checked with -prof gc: 0 B/op)
+    boolean square = gamma == 2f;
     DoubleVector s = DoubleVector.zero(D);
     long i = from;
     for (long bound = from + F.loopBound(to - from); i < bound; i += L) {
@@ -287,7 +290,8 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
       FloatVector q = t.mul(pm).add(u.mul(p)); // 1 − p_t
       // q^γ as exp(γ·ln q): POW is not intrinsified on every CPU (it fell back and boxed on
       // AVX2); q = 0 gives exp(−∞) = 0, and for γ = 0 the blend restores 0^0 = 1
-      FloatVector qg = q.lanewise(LOG).mul(gamma).lanewise(EXP).blend(zeroPow, q.compare(EQ, 0f));
+      FloatVector qg = square ? q.mul(q)
+          : q.lanewise(LOG).mul(gamma).lanewise(EXP).blend(zeroPow, q.compare(EQ, 0f));
       FloatVector at = t.mul(a1).add(a0);
       // p(1−p)/(1−p_t) ≤ 1 replaces (1−p_t)^(γ−1), which is ∞ at saturation
       FloatVector ratio = p.mul(pm).div(q).blend(0f, q.compare(EQ, 0f));
