@@ -5,6 +5,8 @@ import static jdk.incubator.vector.VectorOperators.ADD;
 import static jdk.incubator.vector.VectorOperators.EQ;
 import static jdk.incubator.vector.VectorOperators.EXP;
 import static jdk.incubator.vector.VectorOperators.F2D;
+import static jdk.incubator.vector.VectorOperators.LOG;
+import static jdk.incubator.vector.VectorOperators.NE;
 import static jdk.incubator.vector.VectorOperators.MAX;
 import static jdk.incubator.vector.VectorOperators.TANH;
 
@@ -422,6 +424,14 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     double wsum = opt.weight() == null ? classes : opt.weightSum();
     MemorySegment w = opt.weight();
     boolean store = grad != null && !acc && cap == 0;
+    if (cap == 0 && !acc && w == null && eps == 0 && zScale == 0 && classes <= SMALL_C
+        && r1 - r0 >= L) {
+      // few classes: blocks of L rows with one row per lane (see crossEntropySmall)
+      long blocks = (r1 - r0) / L;
+      total += crossEntropySmall(x, targets, stride, cls, r0, blocks, loss, grad, coef,
+          opt.ignoreIndex());
+      r0 += blocks * L; // the remaining rows, fewer than L, take the per-row sweeps below
+    }
     boolean haveNext = false; // nextMax holds row r's maximum, found while sweeping row r − 1
     boolean tail = overlapTail(cls);
     float nextMax = 0;
@@ -513,6 +523,119 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
         chainT = 1 - th * th;
       }
       addAt(grad, base + t, -(1 - eps) * wt * coef * chainT);
+    }
+    return total;
+  }
+
+  /** Rows of at most this many classes take the row-per-lane path of plain cross entropy. */
+  static final int SMALL_C = 32;
+
+  /** Per-thread scratch of the row-per-lane path: nothing allocated after a thread's first call. */
+  static final class Scratch {
+    final float[] columns = new float[SMALL_C * L];
+    final float[] rows = new float[SMALL_C * L];
+    final float[] targetLogit = new float[L];
+    final float[] ignored = new float[L];
+    final float[] scale = new float[L];
+    final int[] target = new int[L];
+  }
+
+  static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+  /** The gradient of a block from the exponentials in the scratch, into its packed rows. */
+  static void smallGrad(Scratch sc, int cls, float coef, int ignore) {
+    float[] col = sc.columns;
+    FloatVector k = FloatVector.fromArray(F, sc.scale, 0);
+    for (int c = 0; c < cls; c++) {
+      FloatVector.fromArray(F, col, c * L).mul(k).intoArray(col, c * L);
+    }
+    for (int i = 0; i < L; i++) {
+      for (int c = 0; c < cls; c++) {
+        sc.rows[i * cls + c] = col[c * L + i];
+      }
+      if (sc.target[i] != ignore) {
+        sc.rows[i * cls + sc.target[i]] -= coef;
+      }
+    }
+  }
+
+  /** Copies L rows from {@code rb} into a packed row-major array (one bulk copy if unpadded). */
+  static void copyIn(MemorySegment x, long rb, long stride, int cls, float[] rows) {
+    if (stride == cls) {
+      MemorySegment.copy(x, JAVA_FLOAT_UNALIGNED, rb * stride * 4, rows, 0, L * cls);
+      return;
+    }
+    for (int i = 0; i < L; i++) {
+      MemorySegment.copy(x, JAVA_FLOAT_UNALIGNED, (rb + i) * stride * 4, rows, i * cls, cls);
+    }
+  }
+
+  /** The inverse of {@link #copyIn}: packed rows back to the strided layout. */
+  static void copyOut(float[] rows, MemorySegment out, long rb, long stride, int cls) {
+    if (stride == cls) {
+      MemorySegment.copy(rows, 0, out, JAVA_FLOAT_UNALIGNED, rb * stride * 4, L * cls);
+      return;
+    }
+    for (int i = 0; i < L; i++) {
+      MemorySegment.copy(rows, i * cls, out, JAVA_FLOAT_UNALIGNED, (rb + i) * stride * 4, cls);
+    }
+  }
+
+  /**
+   * Plain cross entropy (no weight, smoothing, z-loss, soft cap or accumulation) of rows with
+   * at most {@link #SMALL_C} classes: {@code blocks} blocks of L rows from {@code r0}. A block is
+   * transposed into a per-thread scratch (column c of the block is L consecutive floats), so
+   * each lane holds one row and the max, Σexp, log and loss of L rows are one vector op each —
+   * instead of two horizontal reductions and a scalar log per row. Rows move in and out with
+   * bulk copies; the transposition is between heap arrays. The exponentials stay in the scratch;
+   * the gradient {@code exp(x − m)·coef/S − coef·[c = t]} is formed there and transposed back. (A gather would avoid the scalar transposition, but the Vector API does
+   * not intrinsify gathers on AVX2.)
+   */
+  static double crossEntropySmall(MemorySegment x, MemorySegment targets, long stride, int cls,
+      long r0, long blocks, MemorySegment loss, MemorySegment grad, float coef, int ignore) {
+    Scratch sc = SCRATCH.get();
+    float[] col = sc.columns;
+    double total = 0;
+    for (long b = 0; b < blocks; b++) {
+      long rb = r0 + b * L;
+      copyIn(x, rb, stride, cls, sc.rows);
+      for (int i = 0; i < L; i++) {
+        for (int c = 0; c < cls; c++) {
+          col[c * L + i] = sc.rows[i * cls + c];
+        }
+        int t = target(targets, rb + i);
+        sc.target[i] = t;
+        boolean skip = t == ignore;
+        sc.ignored[i] = skip ? 1f : 0f;
+        sc.targetLogit[i] = skip ? 0f : col[t * L + i];
+      }
+      FloatVector m = FloatVector.broadcast(F, NEG_INF);
+      for (int c = 0; c < cls; c++) {
+        m = m.lanewise(MAX, FloatVector.fromArray(F, col, c * L));
+      }
+      FloatVector s = FloatVector.zero(F);
+      for (int c = 0; c < cls; c++) {
+        FloatVector e = FloatVector.fromArray(F, col, c * L).sub(m).lanewise(EXP);
+        e.intoArray(col, c * L);
+        s = s.add(e);
+      }
+      VectorMask<Float> skip = FloatVector.fromArray(F, sc.ignored, 0).compare(NE, 0f);
+      // (m − x_t) + log S: exact for huge logits, as in the per-row path
+      FloatVector l = m.sub(FloatVector.fromArray(F, sc.targetLogit, 0)).add(s.lanewise(LOG))
+          .blend(0f, skip);
+      if (loss != null) {
+        l.intoMemorySegment(loss, rb * 4, NATIVE);
+      }
+      // a scalar running total: a vector carried across this loop boxed in some compilations
+      total += ((DoubleVector) l.convertShape(F2D, D, 0)).reduceLanes(ADD)
+          + ((DoubleVector) l.convertShape(F2D, D, 1)).reduceLanes(ADD);
+      if (grad != null) {
+        // per-row scale coef/S (0 for ignored rows), kept as scalars so no vector crosses the
+        // call below
+        FloatVector.broadcast(F, coef).div(s).blend(0f, skip).intoArray(sc.scale, 0);
+        smallGrad(sc, cls, coef, ignore);
+        copyOut(sc.rows, grad, rb, stride, cls);
+      }
     }
     return total;
   }
