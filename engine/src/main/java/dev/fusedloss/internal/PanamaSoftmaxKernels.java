@@ -550,12 +550,14 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       FloatVector.fromArray(F, col, c * L).mul(k).intoArray(col, c * L);
     }
     for (int i = 0; i < L; i++) {
+      if (sc.target[i] == ignore) { // exactly 0, even where the row holds NaN or ∞
+        java.util.Arrays.fill(sc.rows, i * cls, (i + 1) * cls, 0f);
+        continue;
+      }
       for (int c = 0; c < cls; c++) {
         sc.rows[i * cls + c] = col[c * L + i];
       }
-      if (sc.target[i] != ignore) {
-        sc.rows[i * cls + sc.target[i]] -= coef;
-      }
+      sc.rows[i * cls + sc.target[i]] -= coef;
     }
   }
 

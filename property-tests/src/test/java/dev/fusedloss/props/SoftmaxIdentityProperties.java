@@ -152,6 +152,9 @@ class SoftmaxIdentityProperties {
           kept++;
         }
       }
+      for (int r = 1; r < rows; r += 3) { // ignored rows may hold anything, even NaN
+        x[r * classes] = r % 2 == 0 ? Float.NaN : Float.POSITIVE_INFINITY;
+      }
       float[] g = new float[x.length];
       java.util.Arrays.fill(g, 9f);
       double v = ce.compute(x, withIgnored, classes, g);
