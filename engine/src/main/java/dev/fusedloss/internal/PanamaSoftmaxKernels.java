@@ -397,6 +397,17 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     }
   }
 
+  /** An ignored row: loss 0 and a zero gradient row (left as it is when accumulating). */
+  static void ignoredRow(MemorySegment loss, MemorySegment grad, long r, long base, int cls,
+      boolean acc) {
+    if (loss != null) {
+      loss.set(JAVA_FLOAT_UNALIGNED, r * 4, 0f);
+    }
+    if (grad != null && !acc) {
+      zeroRow(grad, base, cls);
+    }
+  }
+
   static void addAt(MemorySegment grad, long i, double v) {
     long off = i * 4;
     grad.set(JAVA_FLOAT_UNALIGNED, off, (float) (grad.get(JAVA_FLOAT_UNALIGNED, off) + v));
@@ -440,12 +451,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       int t = target(targets, r);
       if (t == opt.ignoreIndex()) {
         haveNext = false;
-        if (loss != null) {
-          loss.set(JAVA_FLOAT_UNALIGNED, r * 4, 0f);
-        }
-        if (grad != null && !acc) {
-          zeroRow(grad, base, cls);
-        }
+        ignoredRow(loss, grad, r, base, cls, acc);
         continue;
       }
       double xt = at(x, base + t);
@@ -747,12 +753,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       long base = r * stride;
       int t = target(targets, r);
       if (t == ignoreIndex) {
-        if (loss != null) {
-          loss.set(JAVA_FLOAT_UNALIGNED, r * 4, 0f);
-        }
-        if (grad != null && !acc) {
-          zeroRow(grad, base, cls);
-        }
+        ignoredRow(loss, grad, r, base, cls, acc);
         continue;
       }
       double xt = at(x, base + t);

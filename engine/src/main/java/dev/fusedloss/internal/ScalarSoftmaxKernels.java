@@ -38,6 +38,15 @@ public final class ScalarSoftmaxKernels implements SoftmaxKernels {
     return w == null ? 1 : get(w, c);
   }
 
+  /** An ignored row: loss 0 and a zero gradient row (left as it is when accumulating). */
+  static void ignoredRow(MemorySegment loss, MemorySegment grad, long r, long base, long classes,
+      boolean acc) {
+    if (loss != null) {
+      put(loss, r, 0);
+    }
+    zeroRow(grad, base, classes, acc);
+  }
+
   static void zeroRow(MemorySegment grad, long base, long classes, boolean acc) {
     if (grad != null && !acc) {
       for (long c = 0; c < classes; c++) {
@@ -63,10 +72,7 @@ public final class ScalarSoftmaxKernels implements SoftmaxKernels {
       long base = r * stride;
       int t = target(targets, r);
       if (t == opt.ignoreIndex()) {
-        if (loss != null) {
-          put(loss, r, 0);
-        }
-        zeroRow(grad, base, classes, acc);
+        ignoredRow(loss, grad, r, base, classes, acc);
         continue;
       }
       double m = Double.NEGATIVE_INFINITY;
@@ -163,10 +169,7 @@ public final class ScalarSoftmaxKernels implements SoftmaxKernels {
       long base = r * stride;
       int t = target(targets, r);
       if (t == ignoreIndex) {
-        if (loss != null) {
-          put(loss, r, 0);
-        }
-        zeroRow(grad, base, classes, acc);
+        ignoredRow(loss, grad, r, base, classes, acc);
         continue;
       }
       double m = rowMax(x, base, classes);
