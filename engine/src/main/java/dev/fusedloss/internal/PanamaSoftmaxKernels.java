@@ -435,13 +435,16 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     double wsum = opt.weight() == null ? classes : opt.weightSum();
     MemorySegment w = opt.weight();
     boolean store = grad != null && !acc && cap == 0;
-    if (cap == 0 && !acc && w == null && eps == 0 && zScale == 0 && classes <= SMALL_C
-        && r1 - r0 >= L) {
-      // few classes: blocks of L rows with one row per lane (see crossEntropySmall)
+    if (cap == 0 && !acc && w == null && eps == 0 && zScale == 0 && classes <= SMALL_C) {
+      // few classes: blocks of L rows with one row per lane (see crossEntropySmall). The last
+      // rows (fewer than L) go to the scalar kernel: the per-row vector sweeps would run only
+      // there, too rarely to be compiled, and interpreted vector code boxes (~2 KB a row).
       long blocks = (r1 - r0) / L;
       total += crossEntropySmall(x, targets, stride, cls, r0, blocks, loss, grad, coef,
           opt.ignoreIndex());
-      r0 += blocks * L; // the remaining rows, fewer than L, take the per-row sweeps below
+      long rest = r0 + blocks * L;
+      return total + ScalarSoftmaxKernels.INSTANCE.crossEntropy(x, targets, stride, classes, rest,
+          r1, loss, grad, coef, acc, zScale, opt);
     }
     boolean haveNext = false; // nextMax holds row r's maximum, found while sweeping row r − 1
     boolean tail = overlapTail(cls);
