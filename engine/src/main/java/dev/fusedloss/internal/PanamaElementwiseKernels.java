@@ -39,6 +39,15 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   static final int L = F.length();
   static final ByteOrder NATIVE = ByteOrder.nativeOrder();
   private static final ScalarElementwiseKernels TAIL = ScalarElementwiseKernels.INSTANCE;
+  // coefficients 1/(2k+1) of the atanh series used for log1p
+  static final FloatVector K1 = FloatVector.broadcast(F, 1f);
+  static final FloatVector K3 = FloatVector.broadcast(F, 1f / 3);
+  static final FloatVector K5 = FloatVector.broadcast(F, 1f / 5);
+  static final FloatVector K7 = FloatVector.broadcast(F, 1f / 7);
+  static final FloatVector K9 = FloatVector.broadcast(F, 1f / 9);
+  static final FloatVector K11 = FloatVector.broadcast(F, 1f / 11);
+  static final FloatVector K13 = FloatVector.broadcast(F, 1f / 13);
+  static final FloatVector K15 = FloatVector.broadcast(F, 1f / 15);
 
   /** Index where the current run of contiguous weight indices ends. */
   static long runEnd(long i, long to, Periodic w, Periodic pw) {
@@ -235,7 +244,12 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
         FloatVector e = z.lanewise(ABS).neg().lanewise(EXP);
         FloatVector r = one.div(e.add(1f));
         FloatVector sig = e.mul(r).blend(r, z.compare(GE, 0f));
-        FloatVector log1pE = e.lanewise(LOG1P);
+        // log1p(e), e = exp(−|z|) ∈ (0, 1], as 2·atanh(u) = 2u·(1 + u²/3 + … + u¹⁴/15) with
+        // u = e/(2 + e) ≤ 1/3: within a few ulps, and ~3× cheaper than SVML's LOG1P on AVX2
+        FloatVector u = e.div(e.add(2f));
+        FloatVector u2 = u.mul(u);
+        FloatVector log1pE = u2.fma(K15, K13).fma(u2, K11).fma(u2, K9).fma(u2, K7).fma(u2, K5)
+            .fma(u2, K3).fma(u2, K1).mul(u.add(u));
         FloatVector softplusNeg = log1pE.add(z.neg().max(0f)); // −ln σ(z)
         FloatVector softplusPos = log1pE.add(z.max(0f)); // −ln(1 − σ(z))
         FloatVector pt = pwv.mul(t);
@@ -284,7 +298,10 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
       FloatVector p = er.blend(r, nonNeg);
       FloatVector pm = r.blend(er, nonNeg); // 1 − p without cancellation
       FloatVector u = one.sub(t);
-      FloatVector log1pE = e.lanewise(LOG1P);
+      FloatVector uu = e.div(e.add(2f)); // log1p(e) by the atanh series, as in bceWithLogits
+      FloatVector u2 = uu.mul(uu);
+      FloatVector log1pE = u2.fma(K15, K13).fma(u2, K11).fma(u2, K9).fma(u2, K7).fma(u2, K5)
+          .fma(u2, K3).fma(u2, K1).mul(uu.add(uu));
       // BCE with logits as t·softplus(−z) + (1−t)·softplus(z): non-negative terms only
       FloatVector ce = t.mul(log1pE.add(z.neg().max(0f))).add(u.mul(log1pE.add(z.max(0f))));
       FloatVector q = t.mul(pm).add(u.mul(p)); // 1 − p_t
