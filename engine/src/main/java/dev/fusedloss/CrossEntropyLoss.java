@@ -131,19 +131,12 @@ public final class CrossEntropyLoss {
   public double compute(MemorySegment logits, long rowStride, MemorySegment targets, long rows,
       long classes, MemorySegment lossOut, MemorySegment grad, float gradScale,
       boolean accumulate) {
-    long span = RowArgs.shape(rows, classes, rowStride);
-    Args.input("logits", logits, span);
-    RowArgs.targets(targets, rows);
-    checkWeight(classes);
-    Args.finite("gradScale", gradScale);
-    RowArgs.outputs(logits, "logits", targets, "targets", rows * Integer.BYTES, span, rows,
-        lossOut, grad, reduction == Reduction.NONE);
+    RowArgs.classIndexCall(logits, "logits", rowStride, targets, rows, classes, "weight", weight,
+        gradScale, lossOut, grad, reduction == Reduction.NONE);
     double norm = RowArgs.normalizer(targets, rows, classes, ignoreIndex, weight);
     double kept = zLoss > 0 && weight != null
         ? RowArgs.normalizer(targets, rows, classes, ignoreIndex, null) : norm;
-    // MEAN over rows whose weights sum to 0 is 0/0: NaN gradients (PyTorch), not ±∞ or 0
-    float coef = reduction != Reduction.MEAN ? gradScale
-        : norm == 0 ? Float.NaN : (float) (gradScale / norm);
+    float coef = reduction == Reduction.MEAN ? RowArgs.meanCoef(gradScale, norm) : gradScale;
     // MEAN divides the z-loss by the kept rows, the rest by the weight sum: fold the ratio in
     float zScale = reduction == Reduction.MEAN && zLoss > 0 ? (float) (zLoss * norm / kept) : zLoss;
     double sum = kernels.crossEntropy(logits, targets, rowStride, classes, 0, rows, lossOut, grad,
@@ -165,7 +158,7 @@ public final class CrossEntropyLoss {
     long span = RowArgs.shape(rows, classes, rowStride);
     Args.input("logits", logits, span);
     Args.input("targetProbs", targetProbs, span);
-    checkWeight(classes);
+    RowArgs.perClass("weight", weight, classes);
     Args.finite("gradScale", gradScale);
     RowArgs.outputs(logits, "logits", targetProbs, "targetProbs", span * Float.BYTES, span, rows,
         lossOut, grad, reduction == Reduction.NONE);
@@ -207,10 +200,6 @@ public final class CrossEntropyLoss {
       throw new IllegalArgumentException("grad must have the length of logits");
     }
     return logits.length / classes;
-  }
-
-  private void checkWeight(long classes) {
-    RowArgs.perClass("weight", weight, classes);
   }
 
   /** Configures a {@link CrossEntropyLoss}. */

@@ -55,17 +55,10 @@ public final class NLLLoss {
   public double compute(MemorySegment logProbs, long rowStride, MemorySegment targets, long rows,
       long classes, MemorySegment lossOut, MemorySegment grad, float gradScale,
       boolean accumulate) {
-    long span = RowArgs.shape(rows, classes, rowStride);
-    Args.input("logProbs", logProbs, span);
-    RowArgs.targets(targets, rows);
-    RowArgs.perClass("weight", weight, classes);
-    Args.finite("gradScale", gradScale);
-    RowArgs.outputs(logProbs, "logProbs", targets, "targets", rows * Integer.BYTES, span, rows,
-        lossOut, grad, reduction == Reduction.NONE);
+    RowArgs.classIndexCall(logProbs, "logProbs", rowStride, targets, rows, classes, "weight",
+        weight, gradScale, lossOut, grad, reduction == Reduction.NONE);
     double norm = RowArgs.normalizer(targets, rows, classes, ignoreIndex, weight);
-    // MEAN over rows whose weights sum to 0 is 0/0: NaN gradients (PyTorch), not ±∞ or 0
-    float coef = reduction != Reduction.MEAN ? gradScale
-        : norm == 0 ? Float.NaN : (float) (gradScale / norm);
+    float coef = reduction == Reduction.MEAN ? RowArgs.meanCoef(gradScale, norm) : gradScale;
     double sum = kernels.nll(logProbs, targets, rowStride, classes, 0, rows, lossOut, grad, coef,
         accumulate, weightSeg, ignoreIndex);
     return reduction == Reduction.MEAN ? sum / norm : sum;

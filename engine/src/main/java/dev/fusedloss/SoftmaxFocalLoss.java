@@ -57,13 +57,8 @@ public final class SoftmaxFocalLoss {
   public double compute(MemorySegment logits, long rowStride, MemorySegment targets, long rows,
       long classes, MemorySegment lossOut, MemorySegment grad, float gradScale,
       boolean accumulate) {
-    long span = RowArgs.shape(rows, classes, rowStride);
-    Args.input("logits", logits, span);
-    RowArgs.targets(targets, rows);
-    RowArgs.perClass("alpha", alpha, classes);
-    Args.finite("gradScale", gradScale);
-    RowArgs.outputs(logits, "logits", targets, "targets", rows * Integer.BYTES, span, rows,
-        lossOut, grad, reduction == Reduction.NONE);
+    RowArgs.classIndexCall(logits, "logits", rowStride, targets, rows, classes, "alpha", alpha,
+        gradScale, lossOut, grad, reduction == Reduction.NONE);
     double kept = RowArgs.normalizer(targets, rows, classes, ignoreIndex, null);
     float coef = reduction == Reduction.MEAN ? (float) (gradScale / kept) : gradScale;
     double sum = kernels.softmaxFocal(logits, targets, rowStride, classes, 0, rows, lossOut, grad,

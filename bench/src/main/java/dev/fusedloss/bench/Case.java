@@ -1,7 +1,6 @@
 package dev.fusedloss.bench;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import java.util.Iterator;
 import java.util.Map;
 
 /** One parsed reference case; numbers as the file states them ("NaN", "Infinity" accepted). */
@@ -56,16 +55,12 @@ record Case(String id, String loss, JsonNode options, int[] shape, int[] targetS
 
   /** Fails on an option this evaluator does not know for the loss. */
   void onlyOptions(String... known) {
-    Iterator<Map.Entry<String, JsonNode>> it = options.fields();
-    outer:
-    while (it.hasNext()) {
-      String k = it.next().getKey();
-      for (String s : known) {
-        if (s.equals(k)) {
-          continue outer;
-        }
+    java.util.List<String> allowed = java.util.List.of(known);
+    for (Map.Entry<String, JsonNode> e : options.properties()) {
+      if (!allowed.contains(e.getKey())) {
+        throw new UnsupportedOperationException(
+            "option '" + e.getKey() + "' of " + loss + " is not supported");
       }
-      throw new UnsupportedOperationException("option '" + k + "' of " + loss + " is not supported");
     }
   }
 

@@ -49,6 +49,30 @@ public final class RowArgs {
     }
   }
 
+  /**
+   * The checks of a row loss with int32 class targets: layout, input, targets, a per-class
+   * vector, gradScale and the outputs (see {@link #outputs}).
+   */
+  public static void classIndexCall(MemorySegment logits, String logitsName, long stride,
+      MemorySegment targets, long rows, long classes, String perClassName, float[] perClass,
+      float gradScale, MemorySegment lossOut, MemorySegment grad, boolean none) {
+    long span = shape(rows, classes, stride);
+    Args.input(logitsName, logits, span);
+    targets(targets, rows);
+    perClass(perClassName, perClass, classes);
+    Args.finite("gradScale", gradScale);
+    outputs(logits, logitsName, targets, "targets", rows * Integer.BYTES, span, rows, lossOut,
+        grad, none);
+  }
+
+  /**
+   * gradScale / norm for a MEAN over a weight sum; a zero sum with rows kept is 0/0, so NaN
+   * gradients as in PyTorch (not ±∞ or 0).
+   */
+  public static float meanCoef(float gradScale, double norm) {
+    return norm == 0 ? Float.NaN : (float) (gradScale / norm);
+  }
+
   /** Reads target {@code r}. */
   public static int target(MemorySegment targets, long r) {
     return targets.get(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, r * Integer.BYTES);

@@ -77,10 +77,8 @@ public final class ScalarSoftmaxKernels implements SoftmaxKernels {
       }
       double m = Double.NEGATIVE_INFINITY;
       double sumWx = 0;
-      boolean nan = false;
       for (long c = 0; c < classes; c++) {
         double v = cap(get(x, base + c), opt.softcap());
-        nan |= Double.isNaN(v);
         m = Math.max(m, v);
         sumWx += weight(opt.weight(), c) * v;
       }
@@ -88,7 +86,7 @@ public final class ScalarSoftmaxKernels implements SoftmaxKernels {
       for (long c = 0; c < classes; c++) {
         s += Math.exp(cap(get(x, base + c), opt.softcap()) - m);
       }
-      double logS = nan ? Double.NaN : Math.log(s);
+      double logS = Math.log(s); // a NaN logit already made m (Math.max) NaN
       double lse = m + logS;
       double wt = weight(opt.weight(), t);
       double xt = cap(get(x, base + t), opt.softcap());
@@ -128,12 +126,10 @@ public final class ScalarSoftmaxKernels implements SoftmaxKernels {
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
       double m = Double.NEGATIVE_INFINITY;
-      boolean nan = false;
       double wq = 0;
       double wqx = 0;
       for (long c = 0; c < classes; c++) {
         double v = get(x, base + c);
-        nan |= Double.isNaN(v);
         m = Math.max(m, v);
         double qc = weight(weight, c) * ((1 - eps) * get(q, base + c) + epsC);
         wq += qc;
@@ -143,7 +139,7 @@ public final class ScalarSoftmaxKernels implements SoftmaxKernels {
       for (long c = 0; c < classes; c++) {
         s += Math.exp(get(x, base + c) - m);
       }
-      double logS = nan ? Double.NaN : Math.log(s);
+      double logS = Math.log(s); // a NaN logit already made m (Math.max) NaN
       double l = wq * logS + (wq * m - wqx);
       if (loss != null) {
         put(loss, r, l);
