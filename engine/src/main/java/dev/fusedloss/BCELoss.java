@@ -60,6 +60,11 @@ public final class BCELoss extends ElementwiseLoss {
   }
 
   @Override
+  public BCELoss withParallelism(Parallelism parallelism) {
+    return (BCELoss) super.withParallelism(parallelism);
+  }
+
+  @Override
   double kernel(ElementwiseKernels k, MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc) {
     return clipEps == 0

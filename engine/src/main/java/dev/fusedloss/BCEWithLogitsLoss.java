@@ -48,6 +48,11 @@ public final class BCEWithLogitsLoss extends ElementwiseLoss {
   }
 
   @Override
+  public BCEWithLogitsLoss withParallelism(Parallelism parallelism) {
+    return (BCEWithLogitsLoss) super.withParallelism(parallelism);
+  }
+
+  @Override
   double kernel(ElementwiseKernels k, MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc) {
     return k.bceWithLogits(x, y, from, to, loss, grad, coef, acc, weight, posWeight);

@@ -58,6 +58,11 @@ public final class BinaryFocalLoss extends ElementwiseLoss {
   }
 
   @Override
+  public BinaryFocalLoss withParallelism(Parallelism parallelism) {
+    return (BinaryFocalLoss) super.withParallelism(parallelism);
+  }
+
+  @Override
   double kernel(ElementwiseKernels k, MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc) {
     return k.binaryFocal(x, y, from, to, loss, grad, coef, acc, gamma,

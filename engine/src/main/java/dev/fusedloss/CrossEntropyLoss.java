@@ -2,6 +2,7 @@ package dev.fusedloss;
 
 import dev.fusedloss.internal.Args;
 import dev.fusedloss.internal.RowArgs;
+import dev.fusedloss.internal.Split;
 import dev.fusedloss.internal.SoftmaxKernels;
 import dev.fusedloss.internal.VectorizationProvider;
 import java.lang.foreign.MemorySegment;
@@ -55,7 +56,7 @@ import java.lang.foreign.MemorySegment;
  * the row and the value, and leaves every output untouched. Immutable and thread-safe; a call
  * allocates nothing.
  */
-public final class CrossEntropyLoss {
+public final class CrossEntropyLoss implements Cloneable {
   private final Reduction reduction;
   private final float[] weight;
   private final MemorySegment weightSeg;
@@ -65,6 +66,9 @@ public final class CrossEntropyLoss {
   private final float zLoss;
   private final float softcap;
   private final SoftmaxKernels kernels;
+  // set once, by withParallelism on a fresh clone; a racy reader may see null: auto() then, which
+  // changes only the speed, never the result
+  private Parallelism parallelism = Parallelism.auto();
   private final SoftmaxKernels.CrossEntropy options;
 
   private CrossEntropyLoss(Builder b) {
@@ -104,6 +108,30 @@ public final class CrossEntropyLoss {
     return new Builder();
   }
 
+  /** How calls may be split over threads (bitwise identical results for any thread count). */
+  public Parallelism parallelism() {
+    Parallelism p = parallelism;
+    return p == null ? Parallelism.auto() : p;
+  }
+
+  /**
+   * This loss with another parallelism.
+   *
+   * @throws IllegalArgumentException if {@code parallelism} is null
+   */
+  public CrossEntropyLoss withParallelism(Parallelism parallelism) {
+    if (parallelism == null) {
+      throw new IllegalArgumentException("parallelism must not be null");
+    }
+    try {
+      CrossEntropyLoss copy = (CrossEntropyLoss) super.clone();
+      copy.parallelism = parallelism;
+      return copy;
+    } catch (CloneNotSupportedException e) {
+      throw new AssertionError(e);
+    }
+  }
+
   public Reduction reduction() {
     return reduction;
   }
@@ -139,8 +167,18 @@ public final class CrossEntropyLoss {
     float coef = reduction == Reduction.MEAN ? RowArgs.meanCoef(gradScale, norm) : gradScale;
     // MEAN divides the z-loss by the kept rows, the rest by the weight sum: fold the ratio in
     float zScale = reduction == Reduction.MEAN && zLoss > 0 ? (float) (zLoss * norm / kept) : zLoss;
-    double sum = kernels.crossEntropy(logits, targets, rowStride, classes, 0, rows, lossOut, grad,
-        coef, accumulate, zScale, options);
+    long chunk = Split.rowChunk(rows, classes);
+    int threads = Split.threads(parallelism(), rows * classes, rows, chunk, logits, targets, lossOut,
+        grad);
+    double sum = 0;
+    if (threads == 1) {
+      for (long r = 0; r < rows; r += chunk) {
+        sum += kernels.crossEntropy(logits, targets, rowStride, classes, r, Math.min(rows, r + chunk), lossOut, grad, coef, accumulate, zScale, options);
+      }
+    } else {
+      sum = Split.parallel(parallelism().executor(), threads, rows, chunk,
+          (r0, r1) -> kernels.crossEntropy(logits, targets, rowStride, classes, r0, r1, lossOut, grad, coef, accumulate, zScale, options));
+    }
     return reduction == Reduction.MEAN ? sum / norm : sum;
   }
 
@@ -163,8 +201,18 @@ public final class CrossEntropyLoss {
     RowArgs.outputs(logits, "logits", targetProbs, "targetProbs", span * Float.BYTES, span, rows,
         lossOut, grad, reduction == Reduction.NONE);
     float coef = reduction == Reduction.MEAN ? (float) (gradScale / (double) rows) : gradScale;
-    double sum = kernels.softCrossEntropy(logits, targetProbs, rowStride, classes, 0, rows,
-        lossOut, grad, coef, accumulate, weightSeg, smoothing);
+    long chunk = Split.rowChunk(rows, classes);
+    int threads = Split.threads(parallelism(), rows * classes, rows, chunk, logits, targetProbs, lossOut,
+        grad);
+    double sum = 0;
+    if (threads == 1) {
+      for (long r = 0; r < rows; r += chunk) {
+        sum += kernels.softCrossEntropy(logits, targetProbs, rowStride, classes, r, Math.min(rows, r + chunk), lossOut, grad, coef, accumulate, weightSeg, smoothing);
+      }
+    } else {
+      sum = Split.parallel(parallelism().executor(), threads, rows, chunk,
+          (r0, r1) -> kernels.softCrossEntropy(logits, targetProbs, rowStride, classes, r0, r1, lossOut, grad, coef, accumulate, weightSeg, smoothing));
+    }
     return reduction == Reduction.MEAN ? sum / rows : sum;
   }
 

@@ -2,6 +2,7 @@ package dev.fusedloss;
 
 import dev.fusedloss.internal.Args;
 import dev.fusedloss.internal.RowArgs;
+import dev.fusedloss.internal.Split;
 import dev.fusedloss.internal.SoftmaxKernels;
 import dev.fusedloss.internal.VectorizationProvider;
 import java.lang.foreign.MemorySegment;
@@ -24,10 +25,13 @@ import java.lang.foreign.MemorySegment;
  * gives NaN, as in any float32 implementation). Layout (both inputs share
  * {@code rowStride}), calls and checks as in {@link CrossEntropyLoss}.
  */
-public final class DistillationLoss {
+public final class DistillationLoss implements Cloneable {
   private final Reduction reduction;
   private final float temperature;
   private final SoftmaxKernels kernels;
+  // set once, by withParallelism on a fresh clone; a racy reader may see null: auto() then, which
+  // changes only the speed, never the result
+  private Parallelism parallelism = Parallelism.auto();
 
   private DistillationLoss(Reduction reduction, float temperature) {
     if (reduction == null || reduction == Reduction.MEAN) {
@@ -44,6 +48,30 @@ public final class DistillationLoss {
   /** Distillation with the given temperature and reduction (usually BATCH_MEAN). */
   public static DistillationLoss of(Reduction reduction, float temperature) {
     return new DistillationLoss(reduction, temperature);
+  }
+
+  /** How calls may be split over threads (bitwise identical results for any thread count). */
+  public Parallelism parallelism() {
+    Parallelism p = parallelism;
+    return p == null ? Parallelism.auto() : p;
+  }
+
+  /**
+   * This loss with another parallelism.
+   *
+   * @throws IllegalArgumentException if {@code parallelism} is null
+   */
+  public DistillationLoss withParallelism(Parallelism parallelism) {
+    if (parallelism == null) {
+      throw new IllegalArgumentException("parallelism must not be null");
+    }
+    try {
+      DistillationLoss copy = (DistillationLoss) super.clone();
+      copy.parallelism = parallelism;
+      return copy;
+    } catch (CloneNotSupportedException e) {
+      throw new AssertionError(e);
+    }
   }
 
   public Reduction reduction() {
@@ -77,8 +105,18 @@ public final class DistillationLoss {
     }
     double denom = reduction == Reduction.BATCH_MEAN ? rows : 1;
     float coef = (float) (gradScale / denom);
-    double sum = kernels.distillation(student, teacher, rowStride, classes, 0, rows, lossOut, grad,
-        coef, accumulate, temperature);
+    long chunk = Split.rowChunk(rows, classes);
+    int threads = Split.threads(parallelism(), rows * classes, rows, chunk, student, teacher, lossOut,
+        grad);
+    double sum = 0;
+    if (threads == 1) {
+      for (long r = 0; r < rows; r += chunk) {
+        sum += kernels.distillation(student, teacher, rowStride, classes, r, Math.min(rows, r + chunk), lossOut, grad, coef, accumulate, temperature);
+      }
+    } else {
+      sum = Split.parallel(parallelism().executor(), threads, rows, chunk,
+          (r0, r1) -> kernels.distillation(student, teacher, rowStride, classes, r0, r1, lossOut, grad, coef, accumulate, temperature));
+    }
     return sum / denom;
   }
 

@@ -2,6 +2,7 @@ package dev.fusedloss;
 
 import dev.fusedloss.internal.Args;
 import dev.fusedloss.internal.ElementwiseKernels;
+import dev.fusedloss.internal.Split;
 import dev.fusedloss.internal.VectorizationProvider;
 import java.lang.foreign.MemorySegment;
 
@@ -48,14 +49,23 @@ import java.lang.foreign.MemorySegment;
  * IndexOutOfBoundsException} naming the argument, and every output is left untouched. Non-finite
  * input values are not errors: they propagate as in PyTorch.
  *
- * <p>Instances are immutable and safe to share between threads; a call allocates nothing.
+ * <h2>Threads</h2>
+ *
+ * Large calls are split over threads as {@link #parallelism()} allows (by default {@link
+ * Parallelism#auto()}); the results are bitwise identical for every thread count.
+ *
+ * <p>Instances are immutable and safe to share between threads; a call on the calling thread
+ * allocates nothing.
  */
-public abstract sealed class ElementwiseLoss
+public abstract sealed class ElementwiseLoss implements Cloneable
     permits MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss,
         SigmoidFocalLoss, BinaryFocalLoss {
 
   private final Reduction reduction;
   private final ElementwiseKernels kernels;
+  // set once, by withParallelism on a fresh clone; a racy reader may see null: auto() then, which
+  // changes only the speed, never the result
+  private Parallelism parallelism = Parallelism.auto();
 
   ElementwiseLoss(Reduction reduction) {
     if (reduction == null || reduction == Reduction.BATCH_MEAN) {
@@ -68,6 +78,30 @@ public abstract sealed class ElementwiseLoss
   /** The reduction this loss applies. */
   public final Reduction reduction() {
     return reduction;
+  }
+
+  /** How calls may be split over threads. */
+  public final Parallelism parallelism() {
+    Parallelism p = parallelism;
+    return p == null ? Parallelism.auto() : p;
+  }
+
+  /**
+   * This loss with another parallelism (subclasses return their own type).
+   *
+   * @throws IllegalArgumentException if {@code parallelism} is null
+   */
+  public ElementwiseLoss withParallelism(Parallelism parallelism) {
+    if (parallelism == null) {
+      throw new IllegalArgumentException("parallelism must not be null");
+    }
+    try {
+      ElementwiseLoss copy = (ElementwiseLoss) super.clone();
+      copy.parallelism = parallelism;
+      return copy;
+    } catch (CloneNotSupportedException e) {
+      throw new AssertionError(e);
+    }
   }
 
   /**
@@ -111,7 +145,18 @@ public abstract sealed class ElementwiseLoss
     checkShape(n);
 
     float coef = reduction == Reduction.MEAN ? (float) (gradScale / (double) n) : gradScale;
-    double sum = kernel(kernels, input, target, 0, n, lossOut, grad, coef, accumulate);
+    long chunk = Split.elementChunk(n);
+    int threads = Split.threads(parallelism(), n, n, chunk, input, target, lossOut, grad);
+    double sum = 0;
+    if (threads == 1) {
+      for (long from = 0; from < n; from += chunk) {
+        sum += kernel(kernels, input, target, from, Math.min(n, from + chunk), lossOut, grad, coef,
+            accumulate);
+      }
+    } else {
+      sum = Split.parallel(parallelism().executor(), threads, n, chunk,
+          (from, to) -> kernel(kernels, input, target, from, to, lossOut, grad, coef, accumulate));
+    }
     return reduction == Reduction.MEAN ? sum / n : sum;
   }
 

@@ -34,6 +34,11 @@ public final class HuberLoss extends ElementwiseLoss {
   }
 
   @Override
+  public HuberLoss withParallelism(Parallelism parallelism) {
+    return (HuberLoss) super.withParallelism(parallelism);
+  }
+
+  @Override
   double kernel(ElementwiseKernels k, MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc) {
     return k.robust(x, y, from, to, loss, grad, coef, acc, delta, 0.5f, delta, 0.5f * delta);

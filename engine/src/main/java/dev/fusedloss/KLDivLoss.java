@@ -3,6 +3,7 @@ package dev.fusedloss;
 import dev.fusedloss.internal.Args;
 import dev.fusedloss.internal.ElementwiseKernels;
 import dev.fusedloss.internal.RowArgs;
+import dev.fusedloss.internal.Split;
 import dev.fusedloss.internal.VectorizationProvider;
 import java.lang.foreign.MemorySegment;
 
@@ -19,10 +20,13 @@ import java.lang.foreign.MemorySegment;
  * {@code x} gives NaN ({@code 0·∞}), as PyTorch. Inputs are packed {@code [rows, classes]}.
  * Calls and checks as in {@link ElementwiseLoss}.
  */
-public final class KLDivLoss {
+public final class KLDivLoss implements Cloneable {
   private final Reduction reduction;
   private final boolean logTarget;
   private final ElementwiseKernels kernels;
+  // set once, by withParallelism on a fresh clone; a racy reader may see null: auto() then, which
+  // changes only the speed, never the result
+  private Parallelism parallelism = Parallelism.auto();
 
   private KLDivLoss(Reduction reduction, boolean logTarget) {
     if (reduction == null) {
@@ -39,6 +43,30 @@ public final class KLDivLoss {
    */
   public static KLDivLoss of(Reduction reduction, boolean logTarget) {
     return new KLDivLoss(reduction, logTarget);
+  }
+
+  /** How calls may be split over threads (bitwise identical results for any thread count). */
+  public Parallelism parallelism() {
+    Parallelism p = parallelism;
+    return p == null ? Parallelism.auto() : p;
+  }
+
+  /**
+   * This loss with another parallelism.
+   *
+   * @throws IllegalArgumentException if {@code parallelism} is null
+   */
+  public KLDivLoss withParallelism(Parallelism parallelism) {
+    if (parallelism == null) {
+      throw new IllegalArgumentException("parallelism must not be null");
+    }
+    try {
+      KLDivLoss copy = (KLDivLoss) super.clone();
+      copy.parallelism = parallelism;
+      return copy;
+    } catch (CloneNotSupportedException e) {
+      throw new AssertionError(e);
+    }
   }
 
   public Reduction reduction() {
@@ -61,7 +89,19 @@ public final class KLDivLoss {
       default -> 1;
     };
     float coef = (float) (gradScale / denom);
-    double sum = kernels.klDiv(input, target, 0, n, lossOut, grad, coef, accumulate, logTarget);
+    long chunk = Split.elementChunk(n);
+    int threads = Split.threads(parallelism(), n, n, chunk, input, target, lossOut, grad);
+    double sum = 0;
+    if (threads == 1) {
+      for (long from = 0; from < n; from += chunk) {
+        sum += kernels.klDiv(input, target, from, Math.min(n, from + chunk), lossOut, grad, coef,
+            accumulate, logTarget);
+      }
+    } else {
+      sum = Split.parallel(parallelism().executor(), threads, n, chunk,
+          (from, to) -> kernels.klDiv(input, target, from, to, lossOut, grad, coef, accumulate,
+              logTarget));
+    }
     return sum / denom;
   }
 

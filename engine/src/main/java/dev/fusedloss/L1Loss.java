@@ -21,6 +21,11 @@ public final class L1Loss extends ElementwiseLoss {
   }
 
   @Override
+  public L1Loss withParallelism(Parallelism parallelism) {
+    return (L1Loss) super.withParallelism(parallelism);
+  }
+
+  @Override
   double kernel(ElementwiseKernels k, MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc) {
     return k.l1(x, y, from, to, loss, grad, coef, acc);

@@ -2,6 +2,8 @@ package dev.fusedloss;
 
 import dev.fusedloss.internal.Args;
 import dev.fusedloss.internal.RowArgs;
+import dev.fusedloss.internal.SoftmaxKernels;
+import dev.fusedloss.internal.Split;
 import dev.fusedloss.internal.VectorizationProvider;
 import java.lang.foreign.MemorySegment;
 
@@ -14,9 +16,24 @@ import java.lang.foreign.MemorySegment;
 public final class LogSoftmax {
   private LogSoftmax() {}
 
-  /** Writes the log-probabilities of {@code rows} rows of {@code classes} floats. */
+  /**
+   * Writes the log-probabilities of {@code rows} rows of {@code classes} floats, splitting large
+   * calls over threads as {@link Parallelism#auto()} allows.
+   */
   public static void apply(MemorySegment logits, long rowStride, long rows, long classes,
       MemorySegment out) {
+    apply(logits, rowStride, rows, classes, out, Parallelism.auto());
+  }
+
+  /**
+   * Writes the log-probabilities of {@code rows} rows of {@code classes} floats, on the threads
+   * {@code parallelism} allows (the bits do not depend on the thread count).
+   */
+  public static void apply(MemorySegment logits, long rowStride, long rows, long classes,
+      MemorySegment out, Parallelism parallelism) {
+    if (parallelism == null) {
+      throw new IllegalArgumentException("parallelism must not be null");
+    }
     long span = RowArgs.shape(rows, classes, rowStride);
     Args.input("logits", logits, span);
     if (out == null) {
@@ -24,7 +41,19 @@ public final class LogSoftmax {
     }
     Args.output("out", out, span);
     Args.noPartialOverlap("out", out, span * Float.BYTES, "logits", logits, span * Float.BYTES);
-    VectorizationProvider.get().softmax().logSoftmax(logits, rowStride, classes, 0, rows, out);
+    SoftmaxKernels k = VectorizationProvider.get().softmax();
+    long chunk = Split.rowChunk(rows, classes);
+    int threads = Split.threads(parallelism, rows * classes, rows, chunk, logits, out, null, null);
+    if (threads == 1) {
+      for (long r = 0; r < rows; r += chunk) {
+        k.logSoftmax(logits, rowStride, classes, r, Math.min(rows, r + chunk), out);
+      }
+    } else {
+      Split.parallel(parallelism.executor(), threads, rows, chunk, (r0, r1) -> {
+        k.logSoftmax(logits, rowStride, classes, r0, r1, out);
+        return 0;
+      });
+    }
   }
 
   /** {@code float[]} form: packed rows, returns a new array. */

@@ -23,6 +23,11 @@ public final class MSELoss extends ElementwiseLoss {
   }
 
   @Override
+  public MSELoss withParallelism(Parallelism parallelism) {
+    return (MSELoss) super.withParallelism(parallelism);
+  }
+
+  @Override
   double kernel(ElementwiseKernels k, MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc) {
     return k.mse(x, y, from, to, loss, grad, coef, acc);

@@ -2,6 +2,7 @@ package dev.fusedloss;
 
 import dev.fusedloss.internal.Args;
 import dev.fusedloss.internal.RowArgs;
+import dev.fusedloss.internal.Split;
 import dev.fusedloss.internal.SoftmaxKernels;
 import dev.fusedloss.internal.VectorizationProvider;
 import java.lang.foreign.MemorySegment;
@@ -18,12 +19,15 @@ import java.lang.foreign.MemorySegment;
  * <p>Layout, calls and checks as in {@link CrossEntropyLoss}. No validation that the input is a
  * log-probability: any finite or non-finite value is used as given.
  */
-public final class NLLLoss {
+public final class NLLLoss implements Cloneable {
   private final Reduction reduction;
   private final float[] weight;
   private final MemorySegment weightSeg;
   private final int ignoreIndex;
   private final SoftmaxKernels kernels;
+  // set once, by withParallelism on a fresh clone; a racy reader may see null: auto() then, which
+  // changes only the speed, never the result
+  private Parallelism parallelism = Parallelism.auto();
 
   private NLLLoss(Builder b) {
     if (b.reduction == null || b.reduction == Reduction.BATCH_MEAN) {
@@ -39,6 +43,30 @@ public final class NLLLoss {
   /** A builder with PyTorch's defaults: MEAN, no weight, ignoreIndex −100. */
   public static Builder builder() {
     return new Builder();
+  }
+
+  /** How calls may be split over threads (bitwise identical results for any thread count). */
+  public Parallelism parallelism() {
+    Parallelism p = parallelism;
+    return p == null ? Parallelism.auto() : p;
+  }
+
+  /**
+   * This loss with another parallelism.
+   *
+   * @throws IllegalArgumentException if {@code parallelism} is null
+   */
+  public NLLLoss withParallelism(Parallelism parallelism) {
+    if (parallelism == null) {
+      throw new IllegalArgumentException("parallelism must not be null");
+    }
+    try {
+      NLLLoss copy = (NLLLoss) super.clone();
+      copy.parallelism = parallelism;
+      return copy;
+    } catch (CloneNotSupportedException e) {
+      throw new AssertionError(e);
+    }
   }
 
   public Reduction reduction() {
@@ -59,8 +87,18 @@ public final class NLLLoss {
         weight, gradScale, lossOut, grad, reduction == Reduction.NONE);
     double norm = RowArgs.normalizer(targets, rows, classes, ignoreIndex, weight);
     float coef = reduction == Reduction.MEAN ? RowArgs.meanCoef(gradScale, norm) : gradScale;
-    double sum = kernels.nll(logProbs, targets, rowStride, classes, 0, rows, lossOut, grad, coef,
-        accumulate, weightSeg, ignoreIndex);
+    long chunk = Split.rowChunk(rows, classes);
+    int threads = Split.threads(parallelism(), rows * classes, rows, chunk, logProbs, targets, lossOut,
+        grad);
+    double sum = 0;
+    if (threads == 1) {
+      for (long r = 0; r < rows; r += chunk) {
+        sum += kernels.nll(logProbs, targets, rowStride, classes, r, Math.min(rows, r + chunk), lossOut, grad, coef, accumulate, weightSeg, ignoreIndex);
+      }
+    } else {
+      sum = Split.parallel(parallelism().executor(), threads, rows, chunk,
+          (r0, r1) -> kernels.nll(logProbs, targets, rowStride, classes, r0, r1, lossOut, grad, coef, accumulate, weightSeg, ignoreIndex));
+    }
     return reduction == Reduction.MEAN ? sum / norm : sum;
   }
 

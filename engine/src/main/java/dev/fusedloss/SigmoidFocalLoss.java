@@ -50,6 +50,11 @@ public final class SigmoidFocalLoss extends ElementwiseLoss {
   }
 
   @Override
+  public SigmoidFocalLoss withParallelism(Parallelism parallelism) {
+    return (SigmoidFocalLoss) super.withParallelism(parallelism);
+  }
+
+  @Override
   double kernel(ElementwiseKernels k, MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc) {
     return k.sigmoidFocal(x, y, from, to, loss, grad, coef, acc, gamma,

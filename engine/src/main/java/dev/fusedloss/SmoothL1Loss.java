@@ -40,6 +40,11 @@ public final class SmoothL1Loss extends ElementwiseLoss {
   }
 
   @Override
+  public SmoothL1Loss withParallelism(Parallelism parallelism) {
+    return (SmoothL1Loss) super.withParallelism(parallelism);
+  }
+
+  @Override
   double kernel(ElementwiseKernels k, MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc) {
     return k.robust(x, y, from, to, loss, grad, coef, acc, beta, a, 1f, c);

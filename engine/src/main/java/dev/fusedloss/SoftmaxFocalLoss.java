@@ -2,6 +2,7 @@ package dev.fusedloss;
 
 import dev.fusedloss.internal.Args;
 import dev.fusedloss.internal.RowArgs;
+import dev.fusedloss.internal.Split;
 import dev.fusedloss.internal.SoftmaxKernels;
 import dev.fusedloss.internal.VectorizationProvider;
 import java.lang.foreign.MemorySegment;
@@ -19,13 +20,16 @@ import java.lang.foreign.MemorySegment;
  * <p>MEAN divides by the number of rows not ignored; SUM adds; NONE writes one value per row.
  * Layout, calls, edges and checks as in {@link CrossEntropyLoss}.
  */
-public final class SoftmaxFocalLoss {
+public final class SoftmaxFocalLoss implements Cloneable {
   private final Reduction reduction;
   private final float gamma;
   private final float[] alpha;
   private final MemorySegment alphaSeg;
   private final int ignoreIndex;
   private final SoftmaxKernels kernels;
+  // set once, by withParallelism on a fresh clone; a racy reader may see null: auto() then, which
+  // changes only the speed, never the result
+  private Parallelism parallelism = Parallelism.auto();
 
   private SoftmaxFocalLoss(Builder b) {
     if (b.reduction == null || b.reduction == Reduction.BATCH_MEAN) {
@@ -47,6 +51,30 @@ public final class SoftmaxFocalLoss {
     return new Builder();
   }
 
+  /** How calls may be split over threads (bitwise identical results for any thread count). */
+  public Parallelism parallelism() {
+    Parallelism p = parallelism;
+    return p == null ? Parallelism.auto() : p;
+  }
+
+  /**
+   * This loss with another parallelism.
+   *
+   * @throws IllegalArgumentException if {@code parallelism} is null
+   */
+  public SoftmaxFocalLoss withParallelism(Parallelism parallelism) {
+    if (parallelism == null) {
+      throw new IllegalArgumentException("parallelism must not be null");
+    }
+    try {
+      SoftmaxFocalLoss copy = (SoftmaxFocalLoss) super.clone();
+      copy.parallelism = parallelism;
+      return copy;
+    } catch (CloneNotSupportedException e) {
+      throw new AssertionError(e);
+    }
+  }
+
   public Reduction reduction() {
     return reduction;
   }
@@ -61,8 +89,18 @@ public final class SoftmaxFocalLoss {
         gradScale, lossOut, grad, reduction == Reduction.NONE);
     double kept = RowArgs.normalizer(targets, rows, classes, ignoreIndex, null);
     float coef = reduction == Reduction.MEAN ? (float) (gradScale / kept) : gradScale;
-    double sum = kernels.softmaxFocal(logits, targets, rowStride, classes, 0, rows, lossOut, grad,
-        coef, accumulate, gamma, alphaSeg, ignoreIndex);
+    long chunk = Split.rowChunk(rows, classes);
+    int threads = Split.threads(parallelism(), rows * classes, rows, chunk, logits, targets, lossOut,
+        grad);
+    double sum = 0;
+    if (threads == 1) {
+      for (long r = 0; r < rows; r += chunk) {
+        sum += kernels.softmaxFocal(logits, targets, rowStride, classes, r, Math.min(rows, r + chunk), lossOut, grad, coef, accumulate, gamma, alphaSeg, ignoreIndex);
+      }
+    } else {
+      sum = Split.parallel(parallelism().executor(), threads, rows, chunk,
+          (r0, r1) -> kernels.softmaxFocal(logits, targets, rowStride, classes, r0, r1, lossOut, grad, coef, accumulate, gamma, alphaSeg, ignoreIndex));
+    }
     return reduction == Reduction.MEAN ? sum / kept : sum;
   }
 

@@ -7,6 +7,7 @@ import dev.fusedloss.ElementwiseLoss;
 import dev.fusedloss.HuberLoss;
 import dev.fusedloss.L1Loss;
 import dev.fusedloss.MSELoss;
+import dev.fusedloss.Parallelism;
 import dev.fusedloss.Reduction;
 import dev.fusedloss.SigmoidFocalLoss;
 import dev.fusedloss.SmoothL1Loss;
@@ -37,6 +38,11 @@ public class ElementwiseState {
 
   static ElementwiseLoss make(String loss) {
     Reduction r = Reduction.MEAN;
+    // one thread: ParallelBench measures the multi-threaded calls
+    return makeAuto(loss, r).withParallelism(Parallelism.sequential());
+  }
+
+  static ElementwiseLoss makeAuto(String loss, Reduction r) {
     return switch (loss) {
       case "mse" -> MSELoss.of(r);
       case "l1" -> L1Loss.of(r);

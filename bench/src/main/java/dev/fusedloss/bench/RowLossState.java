@@ -4,6 +4,7 @@ import dev.fusedloss.DistillationLoss;
 import dev.fusedloss.KLDivLoss;
 import dev.fusedloss.LogSoftmax;
 import dev.fusedloss.NLLLoss;
+import dev.fusedloss.Parallelism;
 import dev.fusedloss.Reduction;
 import dev.fusedloss.SoftmaxFocalLoss;
 import java.lang.foreign.Arena;
@@ -66,10 +67,11 @@ public class RowLossState {
     if (loss.equals("klDiv")) {
       LogSoftmax.apply(second, classes, rows, classes, second);
     }
-    nll = NLLLoss.builder().build();
-    focal = SoftmaxFocalLoss.builder().gamma(2f).build();
-    kl = KLDivLoss.of(Reduction.BATCH_MEAN, true);
-    distill = DistillationLoss.of(Reduction.BATCH_MEAN, 2f);
+    Parallelism one = Parallelism.sequential(); // ParallelBench measures threads
+    nll = NLLLoss.builder().build().withParallelism(one);
+    focal = SoftmaxFocalLoss.builder().gamma(2f).build().withParallelism(one);
+    kl = KLDivLoss.of(Reduction.BATCH_MEAN, true).withParallelism(one);
+    distill = DistillationLoss.of(Reduction.BATCH_MEAN, 2f).withParallelism(one);
     for (int i = 0; i < 200; i++) { // compile on the whole buffer is slow: warm up first
       run(Math.min(rows, Math.max(1, 65536 / classes)));
     }
@@ -86,7 +88,7 @@ public class RowLossState {
       case "klDiv" -> kl.compute(x, second, n, classes, null, grad, 1f, false);
       case "distillation" -> distill.compute(x, second, classes, n, classes, null, grad, 1f, false);
       case "logSoftmax" -> {
-        LogSoftmax.apply(x, classes, n, classes, grad);
+        LogSoftmax.apply(x, classes, n, classes, grad, Parallelism.sequential());
         yield 0;
       }
       default -> throw new IllegalArgumentException(loss);

@@ -1,0 +1,130 @@
+package dev.fusedloss;
+
+import java.util.Objects;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ForkJoinPool;
+
+/**
+ * How a loss call may spread its work over threads.
+ *
+ * <p>A call cuts its work into fixed chunks — {@value #CHUNK_ELEMENTS} elements for element-wise
+ * losses, whole rows of about that many elements for row losses — whose bounds depend only on the
+ * call's shape, never on the thread count. Each chunk's partial loss is kept apart, and the
+ * partials are added in chunk order on the calling thread. The result, the gradient and the
+ * per-element losses are therefore bitwise identical for every thread count, executor and run on
+ * the same JVM and implementation (see the caveats below).
+ *
+ * <p>The calling thread always takes part and waits only for chunks that some thread has begun,
+ * so a busy or saturated executor slows a call down but cannot deadlock it, and a call made from
+ * inside the executor's own pool is safe. A call that fits in one chunk, or whose segments are
+ * confined to the calling thread ({@code Arena.ofConfined()}), runs on the calling thread.
+ * Splitting a call allocates a few small objects (the tasks and an array of partial sums); a call
+ * on the calling thread allocates nothing.
+ *
+ * <p>Caveat: on the Vector API path the JDK evaluates {@code exp}, {@code log} and {@code tanh}
+ * with different approximations before and after the JIT compiles a kernel (they differ in the
+ * last bit of a few per cent of the values), so a kernel's first, interpreted calls in a JVM may
+ * differ in the last bit from later calls. Thread counts never change the bits. A NaN result is
+ * NaN for every thread count, but its sign and payload bits are not specified (they follow
+ * operand order, which the JIT may commute).
+ */
+public final class Parallelism {
+  /** Elements per chunk of work (rows are grouped to about this many elements). */
+  public static final long CHUNK_ELEMENTS = 1L << 16;
+
+  /** Work, in elements, below which {@link #auto()} stays on the calling thread. */
+  public static final long AUTO_THRESHOLD = 1L << 18;
+
+  private static final Parallelism SEQUENTIAL = new Parallelism(null, 1, Long.MAX_VALUE);
+  private static final Parallelism AUTO = new Parallelism(null, 0, AUTO_THRESHOLD);
+
+  private final Executor executor;
+  private final int threads;
+  private final long threshold;
+
+  private Parallelism(Executor executor, int threads, long threshold) {
+    this.executor = executor;
+    this.threads = threads;
+    this.threshold = threshold;
+  }
+
+  /**
+   * The default: calls of at least {@value #AUTO_THRESHOLD} elements of work use the calling
+   * thread and the common {@link ForkJoinPool} (as many threads as it has, plus the caller);
+   * smaller calls stay on the calling thread.
+   */
+  public static Parallelism auto() {
+    return AUTO;
+  }
+
+  /** Every call runs on the calling thread. */
+  public static Parallelism sequential() {
+    return SEQUENTIAL;
+  }
+
+  /**
+   * Up to {@code threads} threads (the caller and {@code threads − 1} tasks of the common pool)
+   * for any call of more than one chunk.
+   *
+   * @throws IllegalArgumentException if {@code threads < 1}
+   */
+  public static Parallelism threads(int threads) {
+    return of(ForkJoinPool.commonPool(), threads);
+  }
+
+  /**
+   * Up to {@code threads} threads: the caller and {@code threads − 1} tasks submitted to {@code
+   * executor}, for any call of more than one chunk. A task the executor rejects is left to the
+   * calling thread.
+   *
+   * @throws IllegalArgumentException if {@code executor} is null or {@code threads < 1}
+   */
+  public static Parallelism of(Executor executor, int threads) {
+    if (executor == null) {
+      throw new IllegalArgumentException("executor must not be null");
+    }
+    if (threads < 1) {
+      throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+    }
+    return threads == 1 ? SEQUENTIAL : new Parallelism(executor, threads, 0);
+  }
+
+  /**
+   * The number of threads a call with {@code work} elements cut into {@code chunks} chunks uses:
+   * 1 (the calling thread) up to the configured count.
+   */
+  public int threadsFor(long work, long chunks) {
+    if (chunks < 2 || work < threshold) {
+      return 1;
+    }
+    int t = threads > 0 ? threads : ForkJoinPool.getCommonPoolParallelism() + 1;
+    return (int) Math.min(t, chunks);
+  }
+
+  /** The executor that receives the tasks of a split call. */
+  public Executor executor() {
+    return executor != null ? executor : ForkJoinPool.commonPool();
+  }
+
+  @Override
+  public String toString() {
+    if (this == SEQUENTIAL) {
+      return "Parallelism.sequential()";
+    }
+    if (this == AUTO) {
+      return "Parallelism.auto()";
+    }
+    return "Parallelism.of(" + executor + ", " + threads + ")";
+  }
+
+  @Override
+  public boolean equals(Object o) {
+    return o instanceof Parallelism p && Objects.equals(executor, p.executor)
+        && threads == p.threads && threshold == p.threshold;
+  }
+
+  @Override
+  public int hashCode() {
+    return Objects.hash(executor, threads, threshold);
+  }
+}
