@@ -1,0 +1,154 @@
+package dev.fusedloss.bench;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
+import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.training.GradientCollector;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * PyTorch as a peer: the same workloads as {@link ElementwiseBench}, {@link SoftmaxBench} and
+ * {@link ParallelBench}, run through libtorch's CPU kernels from the JVM with DJL, loss and
+ * gradient by autograd as a training step does it.
+ *
+ * <p>Each invocation makes a fresh leaf that shares the input's storage ({@code detach()}, no
+ * copy), computes the loss, runs {@code backward} and frees the temporaries: the gradient lands
+ * in a new buffer as with PyTorch's default {@code zero_grad(set_to_none=True)}. Cross entropy
+ * is {@code log_softmax} then the target gather and mean (what {@code F.cross_entropy} runs:
+ * log_softmax + nll_loss); MSE is {@code (x−y)².mean()}; BCE with logits is composed as
+ * {@code softplus(x) − x·y} then mean, because DJL binds no fused
+ * {@code binary_cross_entropy_with_logits}. {@code threads} sets libtorch's intra-op threads
+ * ({@code torch.set_num_threads}); inter-op threads are 1.
+ *
+ * <p>libtorch allocates its temporaries and gradients per step; on VMs where first-touch page
+ * faults are expensive its allocator pays for that unless jemalloc is preloaded, which {@code
+ * bench/run.sh --pytorch} does ({@code LD_PRELOAD=libjemalloc.so.2}).
+ */
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules=jdk.incubator.vector",
+    "-Dai.djl.offline=true", "-Dai.djl.pytorch.num_interop_threads=1",
+    "--enable-native-access=ALL-UNNAMED"})
+public class PyTorchBench {
+
+  @State(Scope.Benchmark)
+  public static class Work {
+    /** {@code loss:size} for element-wise losses, {@code ce:rowsxclasses} for cross entropy. */
+    @Param({"mse:4096", "mse:1048576", "mse:16777216", "bceWithLogits:4096",
+        "bceWithLogits:1048576", "bceWithLogits:16777216", "ce:4096x32000", "ce:65536x10",
+        "ce:256x1000"})
+    public String workload;
+
+    @Param({"1"})
+    public int threads;
+
+    NDManager manager;
+    NDArray x;
+    NDArray y;
+    String loss;
+
+    @Setup(Level.Trial)
+    public void setup() {
+      Engine.getEngine("PyTorch"); // loads libtorch before the thread count is set
+      JniUtils.setNumThreads(threads);
+      manager = NDManager.newBaseManager();
+      String[] kv = workload.split(":");
+      loss = kv[0];
+      try (Arena arena = Arena.ofConfined()) {
+        if (loss.equals("ce")) {
+          String[] rc = kv[1].split("x");
+          long rows = Long.parseLong(rc[0]);
+          long classes = Long.parseLong(rc[1]);
+          long n = rows * classes;
+          MemorySegment xs = BenchData.floats(arena, n);
+          SplittableRandom r = new SplittableRandom(7);
+          for (long i = 0; i < n; i++) {
+            xs.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (r.nextDouble() * 8 - 4));
+          }
+          long[] t = new long[(int) rows];
+          for (int i = 0; i < rows; i++) {
+            t[i] = r.nextInt((int) classes);
+          }
+          x = manager.create(xs.asByteBuffer().asFloatBuffer(), new Shape(rows, classes));
+          y = manager.create(t, new Shape(rows, 1));
+        } else {
+          long n = Long.parseLong(kv[1]);
+          MemorySegment xs = BenchData.floats(arena, n);
+          MemorySegment ys = BenchData.floats(arena, n);
+          BenchData.fillInputs(loss, xs, ys, n, 42);
+          x = manager.create(xs.asByteBuffer().asFloatBuffer(), new Shape(n));
+          y = manager.create(ys.asByteBuffer().asFloatBuffer(), new Shape(n));
+        }
+      }
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+      manager.close();
+    }
+  }
+
+  @Benchmark
+  public float step(Work w) {
+    try (NDManager m = w.manager.newSubManager();
+        GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+      NDArray leaf = w.x.stopGradient();
+      leaf.attach(m);
+      leaf.setRequiresGradient(true);
+      NDArray loss = switch (w.loss) {
+        case "mse" -> leaf.sub(w.y).square().mean();
+        case "bceWithLogits" -> Activation.softPlus(leaf).sub(leaf.mul(w.y)).mean();
+        case "ce" -> leaf.logSoftmax(1).gather(w.y, 1).mean().neg();
+        default -> throw new IllegalArgumentException(w.loss);
+      };
+      gc.backward(loss);
+      NDArray g = leaf.getGradient();
+      return loss.getFloat() + (g.getShape().size() > 0 ? 0f : 1f);
+    }
+  }
+
+  /** Checks the peer's CE gradient against the engine's on a small case (run once by hand). */
+  public static void main(String[] args) {
+    try (NDManager m = NDManager.newBaseManager();
+        GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+      float[] logits = {1f, 2f, 3f, -1f, 0f, 4f};
+      NDArray x = m.create(logits, new Shape(2, 3));
+      x.setRequiresGradient(true);
+      NDArray y = m.create(new long[] {2, 0}, new Shape(2, 1));
+      NDArray loss = x.logSoftmax(1).gather(y, 1).mean().neg();
+      gc.backward(loss);
+      float[] g = new float[6];
+      double ours = dev.fusedloss.CrossEntropyLoss.builder().build()
+          .compute(logits, new int[] {2, 0}, 3, g);
+      System.out.println("torch " + loss.getFloat() + " " + java.util.Arrays.toString(
+          x.getGradient().toFloatArray()) + " type " + x.getGradient().getDataType());
+      System.out.println("ours  " + ours + " " + java.util.Arrays.toString(g));
+      if (DataType.FLOAT32 != x.getDataType()) {
+        throw new AssertionError(x.getDataType());
+      }
+    }
+  }
+}
