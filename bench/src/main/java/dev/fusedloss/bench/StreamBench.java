@@ -19,7 +19,8 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * The memory reference for element-wise kernels: a vector loop that reads two float arrays and
- * writes one ({@code out = x + y}), the same bytes a fused loss-and-gradient call streams.
+ * writes one ({@code out = x + y}), the same bytes a fused loss-and-gradient call streams; and
+ * the compute floor, a bare vector exp over the same elements.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -53,5 +54,11 @@ public class StreamBench {
   @Benchmark
   public void stream() {
     Unfused.stream(x, y, out, size);
+  }
+
+  /** The compute floor of the transcendental losses: a bare vector exp over the elements. */
+  @Benchmark
+  public double exp() {
+    return UnfusedSoftmax.exp(x, size);
   }
 }

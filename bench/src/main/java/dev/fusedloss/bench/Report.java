@@ -1,0 +1,567 @@
+package dev.fusedloss.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDate;
+import java.time.ZoneOffset;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import org.jfree.chart.ChartFactory;
+import org.jfree.chart.ChartUtils;
+import org.jfree.chart.JFreeChart;
+import org.jfree.chart.axis.LogAxis;
+import org.jfree.chart.plot.PlotOrientation;
+import org.jfree.chart.plot.XYPlot;
+import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
+import org.jfree.data.xy.XYSeries;
+import org.jfree.data.xy.XYSeriesCollection;
+
+/**
+ * Turns a JMH JSON result file into the benchmark report: a Markdown page (machine, JDK, vector
+ * species, and per workload the time, the bytes per second, the ratios to the copy and exp
+ * floors, to the scalar and unfused baselines and to PyTorch when its peer ran, 1 vs 2 threads,
+ * and JMH's gc profiler column with any allocating kernel flagged) and throughput plots with the
+ * memory stream drawn as the roof. Optionally rewrites the summary block of the top-level README
+ * between {@code <!-- bench:start -->} and {@code <!-- bench:end -->}.
+ *
+ * <pre>Report results.json outDir [--readme README.md] [--note "text"]...</pre>
+ */
+public final class Report {
+  /** Bytes per op above the workload's copy/stream reference that count as allocating. */
+  static final double ALLOC_SLACK = 16;
+
+  record Result(String cls, String method, Map<String, String> params, double us, double err,
+      double bytesPerOp) {
+    String p(String k) {
+      return params.getOrDefault(k, "");
+    }
+  }
+
+  private final List<Result> results = new ArrayList<>();
+  private final JsonNode first;
+  private final List<String> flags = new ArrayList<>();
+
+  Report(JsonNode root) {
+    first = root.size() > 0 ? root.get(0) : null;
+    for (JsonNode n : root) {
+      String b = n.get("benchmark").asText();
+      String[] parts = b.split("\\.");
+      Map<String, String> params = new TreeMap<>();
+      JsonNode ps = n.get("params");
+      if (ps != null) {
+        for (Map.Entry<String, JsonNode> e : ps.properties()) {
+          params.put(e.getKey(), e.getValue().asText());
+        }
+      }
+      JsonNode pm = n.get("primaryMetric");
+      double scale = switch (pm.get("scoreUnit").asText()) {
+        case "ns/op" -> 1e-3;
+        case "ms/op" -> 1e3;
+        case "s/op" -> 1e6;
+        default -> 1;
+      };
+      double err = pm.get("scoreError").asDouble();
+      JsonNode gc = n.path("secondaryMetrics").path("gc.alloc.rate.norm").path("score");
+      results.add(new Result(parts[parts.length - 2], parts[parts.length - 1], params,
+          pm.get("score").asDouble() * scale, Double.isNaN(err) ? 0 : err * scale,
+          gc.isMissingNode() ? Double.NaN : gc.asDouble()));
+    }
+  }
+
+  Result find(String cls, String method, String... kv) {
+    outer:
+    for (Result r : results) {
+      if (!r.cls.equals(cls) || !r.method.equals(method)) {
+        continue;
+      }
+      for (int i = 0; i < kv.length; i += 2) {
+        if (!r.p(kv[i]).equals(kv[i + 1])) {
+          continue outer;
+        }
+      }
+      return r;
+    }
+    return null;
+  }
+
+  /** Values of one parameter of one benchmark class, in first-seen order. */
+  Set<String> values(String cls, String param) {
+    Set<String> out = new LinkedHashSet<>();
+    for (Result r : results) {
+      if (r.cls.equals(cls) && r.params.containsKey(param)) {
+        out.add(r.p(param));
+      }
+    }
+    return out;
+  }
+
+  static String f(double v) {
+    if (Double.isNaN(v)) {
+      return "—";
+    }
+    double a = Math.abs(v);
+    String fmt = a >= 1000 ? "%.0f" : a >= 100 ? "%.1f" : a >= 10 ? "%.2f" : "%.3f";
+    return String.format(Locale.ROOT, fmt, v);
+  }
+
+  static String time(Result r) {
+    return r == null ? "—" : f(r.us) + " ± " + f(r.err);
+  }
+
+  /** {@code a.us / b.us} formatted as a factor, or a dash. */
+  static String ratio(Result a, Result b) {
+    return a == null || b == null ? "—" : String.format(Locale.ROOT, "%.2f×", a.us / b.us);
+  }
+
+  static String gbps(double bytes, Result r) {
+    return r == null ? "—" : String.format(Locale.ROOT, "%.1f", bytes / (r.us * 1e3));
+  }
+
+  String alloc(Result r, Result reference) {
+    if (r == null || Double.isNaN(r.bytesPerOp)) {
+      return "—";
+    }
+    double ref = reference == null || Double.isNaN(reference.bytesPerOp) ? 0 : reference.bytesPerOp;
+    String s = f(r.bytesPerOp);
+    if (r.bytesPerOp > ref + ALLOC_SLACK) {
+      flags.add(r.cls + "." + r.method + " " + r.params + ": " + f(r.bytesPerOp)
+          + " B/op (reference " + f(ref) + ")");
+      return s + " ⚠";
+    }
+    return s;
+  }
+
+  static long[] shape(String s) {
+    String[] p = s.split("x");
+    return new long[] {Long.parseLong(p[0]), Long.parseLong(p[1])};
+  }
+
+  static String slurp(String path) {
+    try {
+      return Files.readString(Path.of(path));
+    } catch (IOException | RuntimeException e) {
+      return "";
+    }
+  }
+
+  static String machine() {
+    String cpu = "unknown CPU";
+    boolean avx512 = false;
+    boolean avx2 = false;
+    for (String line : slurp("/proc/cpuinfo").split("\n")) {
+      if (line.startsWith("model name")) {
+        cpu = line.substring(line.indexOf(':') + 1).trim();
+      } else if (line.startsWith("flags")) {
+        avx512 |= line.contains(" avx512f");
+        avx2 |= line.contains(" avx2");
+      }
+    }
+    String mem = "";
+    for (String line : slurp("/proc/meminfo").split("\n")) {
+      if (line.startsWith("MemTotal")) {
+        long kb = Long.parseLong(line.replaceAll("\\D", ""));
+        mem = String.format(Locale.ROOT, ", %.0f GiB RAM", kb / 1048576.0);
+      }
+    }
+    return cpu + ", " + Runtime.getRuntime().availableProcessors() + " CPUs"
+        + (avx512 ? ", AVX-512" : avx2 ? ", AVX2 (no AVX-512)" : "") + mem;
+  }
+
+  static String species() {
+    try {
+      Class<?> fv = Class.forName("jdk.incubator.vector.FloatVector");
+      Object s = fv.getField("SPECIES_PREFERRED").get(null);
+      Object length = Class.forName("jdk.incubator.vector.VectorSpecies").getMethod("length")
+          .invoke(s);
+      return s + " (" + length + " floats per vector)";
+    } catch (ReflectiveOperationException | LinkageError e) {
+      return "unknown (run the report with --add-modules jdk.incubator.vector)";
+    }
+  }
+
+  String markdown(List<String> notes, String jsonName) {
+    StringBuilder md = new StringBuilder();
+    String date = LocalDate.now(ZoneOffset.UTC).toString();
+    md.append("# Benchmark report — ").append(date).append("\n\n");
+    md.append("Generated by `bench/run.sh` from `").append(jsonName).append("` (raw JMH JSON, ")
+        .append("beside this file) by `dev.fusedloss.bench.Report`.\n\n");
+    md.append("| | |\n| --- | --- |\n");
+    md.append("| machine | ").append(machine()).append(" |\n");
+    if (first != null) {
+      md.append("| JDK | ").append(first.path("vmName").asText()).append(' ')
+          .append(first.path("vmVersion").asText()).append(" (").append(first.path("jdkVersion")
+              .asText()).append(") |\n");
+      md.append("| JMH | ").append(first.path("jmhVersion").asText()).append(", ")
+          .append(first.path("forks").asText()).append(" fork, ")
+          .append(first.path("warmupIterations").asText()).append(" × ")
+          .append(first.path("warmupTime").asText()).append(" warm-up, ")
+          .append(first.path("measurementIterations").asText()).append(" × ")
+          .append(first.path("measurementTime").asText()).append(" measured; ± is JMH's 99.9 % ")
+          .append("interval |\n");
+    }
+    md.append("| vector species | ").append(species()).append(" |\n");
+    md.append("| threads | one benchmark thread; kernels on one thread except in the threads ")
+        .append("table (fusedloss `Parallelism.threads(n)`, PyTorch `torch.set_num_threads(n)`)")
+        .append(" |\n");
+    for (String n : notes) {
+      md.append("| note | ").append(n).append(" |\n");
+    }
+    md.append("\nTimes are µs per call (loss + gradient). GB/s counts the bytes a fused call must ")
+        .append("move (element-wise: read 2 floats, write 1; cross entropy: read the logits and ")
+        .append("the targets, write the gradient). `÷ copy` and `÷ exp` are the kernel's time over ")
+        .append("the memory floor (a vector loop moving the same bytes) and the compute floor (a ")
+        .append("bare vector exp over the same elements); `×` columns are how many times faster ")
+        .append("the fused kernel is than that baseline (above 1 = fused is faster). B/op is JMH's ")
+        .append("`gc.alloc.rate.norm`; ⚠ marks a kernel allocating more than ")
+        .append(f(ALLOC_SLACK)).append(" B/op above its workload's copy reference (JMH's own ")
+        .append("per-iteration bytes, divided by few calls, show up on the largest sizes).\n");
+
+    elementwise(md);
+    softmax(md);
+    rowLosses(md);
+    threads(md);
+    md.append("\n## Allocation\n\n");
+    if (flags.isEmpty()) {
+      md.append("No kernel allocates above its reference (≈ 0 B/op).\n");
+    } else {
+      md.append("Flagged:\n\n");
+      for (String fl : flags) {
+        md.append("- ").append(fl).append('\n');
+      }
+    }
+    return md.toString();
+  }
+
+  void elementwise(StringBuilder md) {
+    Set<String> losses = values("ElementwiseBench", "loss");
+    if (losses.isEmpty()) {
+      return;
+    }
+    md.append("\n## Element-wise losses (MEAN, loss + gradient)\n\n")
+        .append("![element-wise throughput](elementwise.png)\n\n")
+        .append("| loss | n | fused µs | GB/s | ÷ copy | ÷ exp | × unfused | × scalar | × PyTorch ")
+        .append("| B/op |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for (String loss : losses) {
+      for (String size : values("ElementwiseBench", "size")) {
+        Result fused = find("ElementwiseBench", "fused", "loss", loss, "size", size);
+        if (fused == null) {
+          continue;
+        }
+        Result stream = find("StreamBench", "stream", "size", size);
+        Result exp = find("StreamBench", "exp", "size", size);
+        Result torch = find("PyTorchBench", "step", "workload", loss + ":" + size, "threads", "1");
+        md.append("| ").append(loss).append(" | ").append(size).append(" | ").append(time(fused))
+            .append(" | ").append(gbps(12.0 * Long.parseLong(size), fused))
+            .append(" | ").append(ratio(fused, stream)).append(" | ").append(ratio(fused, exp))
+            .append(" | ").append(ratio(find("ElementwiseBench", "unfused", "loss", loss, "size",
+                size), fused))
+            .append(" | ").append(ratio(find("ElementwiseScalarBench", "scalar", "loss", loss,
+                "size", size), fused))
+            .append(" | ").append(ratio(torch, fused))
+            .append(" | ").append(alloc(fused, stream)).append(" |\n");
+      }
+    }
+  }
+
+  void softmax(StringBuilder md) {
+    Set<String> shapes = values("SoftmaxBench", "shape");
+    if (shapes.isEmpty()) {
+      return;
+    }
+    md.append("\n## Cross entropy with class indices (MEAN, loss + gradient)\n\n")
+        .append("![cross-entropy throughput](softmax.png)\n\n")
+        .append("| shape | fused µs | GB/s | ÷ copy | ÷ exp | ÷ max(copy, exp) | × unfused ")
+        .append("| × scalar | × PyTorch | B/op |\n")
+        .append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for (String shape : shapes) {
+      Result fused = find("SoftmaxBench", "fused", "shape", shape);
+      if (fused == null) {
+        continue;
+      }
+      long[] rc = shape(shape);
+      Result copy = find("SoftmaxBench", "copy", "shape", shape);
+      Result exp = find("SoftmaxBench", "exp", "shape", shape);
+      Result floor = copy == null ? exp : exp == null ? copy : copy.us >= exp.us ? copy : exp;
+      md.append("| ").append(shape).append(" | ").append(time(fused)).append(" | ")
+          .append(gbps(8.0 * rc[0] * rc[1] + 4.0 * rc[0], fused)).append(" | ")
+          .append(ratio(fused, copy)).append(" | ").append(ratio(fused, exp)).append(" | ")
+          .append(ratio(fused, floor)).append(" | ")
+          .append(ratio(find("SoftmaxBench", "unfused", "shape", shape), fused)).append(" | ")
+          .append(ratio(find("SoftmaxScalarBench", "scalar", "shape", shape), fused)).append(" | ")
+          .append(ratio(find("PyTorchBench", "step", "workload", "ce:" + shape, "threads", "1"),
+              fused))
+          .append(" | ").append(alloc(fused, copy)).append(" |\n");
+    }
+  }
+
+  void rowLosses(StringBuilder md) {
+    Set<String> losses = values("RowLossBench", "loss");
+    if (losses.isEmpty()) {
+      return;
+    }
+    md.append("\n## Other row losses (loss + gradient; log-softmax forward)\n\n")
+        .append("| loss | shape | fused µs | ÷ copy | × scalar | B/op |\n")
+        .append("| --- | --- | ---: | ---: | ---: | ---: |\n");
+    for (String loss : losses) {
+      for (String shape : values("RowLossBench", "shape")) {
+        Result fused = find("RowLossBench", "fused", "loss", loss, "shape", shape);
+        if (fused == null) {
+          continue;
+        }
+        Result copy = find("RowLossBench", "copy", "loss", loss, "shape", shape);
+        md.append("| ").append(loss).append(" | ").append(shape).append(" | ").append(time(fused))
+            .append(" | ").append(ratio(fused, copy)).append(" | ")
+            .append(ratio(find("RowLossScalarBench", "scalar", "loss", loss, "shape", shape),
+                fused))
+            .append(" | ").append(alloc(fused, copy)).append(" |\n");
+      }
+    }
+  }
+
+  void threads(StringBuilder md) {
+    Set<String> workloads = values("ParallelBench", "workload");
+    if (workloads.isEmpty()) {
+      return;
+    }
+    md.append("\n## One call on 1 and 2 threads\n\n")
+        .append("fusedloss splits a call into fixed chunks and adds their sums in a fixed order, ")
+        .append("so both counts give the same bits. PyTorch columns: the same workload with ")
+        .append("`torch.set_num_threads(n)`.\n\n")
+        .append("| workload | 1 thread µs | 2 threads µs | speed-up | PyTorch 1 thread µs ")
+        .append("| PyTorch 2 threads µs | 2 threads: × PyTorch 2 threads |\n")
+        .append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for (String w : workloads) {
+      Result one = find("ParallelBench", "fused", "workload", w, "threads", "1");
+      Result two = find("ParallelBench", "fused", "workload", w, "threads", "2");
+      Result t1 = find("PyTorchBench", "step", "workload", w, "threads", "1");
+      Result t2 = find("PyTorchBench", "step", "workload", w, "threads", "2");
+      md.append("| ").append(w).append(" | ").append(time(one)).append(" | ").append(time(two))
+          .append(" | ").append(ratio(one, two)).append(" | ").append(time(t1)).append(" | ")
+          .append(time(t2)).append(" | ").append(ratio(t2, two)).append(" |\n");
+    }
+  }
+
+  /** The few ratios the top-level README quotes. */
+  String summary(String date) {
+    StringBuilder s = new StringBuilder();
+    s.append("Measured ").append(date).append(" on ").append(machine())
+        .append(" (one run of `bench/run.sh`; full report in `bench/results/README.md`):\n\n");
+    Result mse = find("ElementwiseBench", "fused", "loss", "mse", "size", "16777216");
+    Result stream = find("StreamBench", "stream", "size", "16777216");
+    if (mse != null && stream != null) {
+      s.append(String.format(Locale.ROOT, "- MSE, 16M elements: %.0f %% of the memory stream; ",
+          100 * stream.us / mse.us));
+      s.append(ratio(find("ElementwiseBench", "unfused", "loss", "mse", "size", "16777216"), mse))
+          .append(" the unfused baseline");
+      Result t = find("PyTorchBench", "step", "workload", "mse:16777216", "threads", "1");
+      if (t != null) {
+        s.append(", ").append(ratio(t, mse)).append(" PyTorch");
+      }
+      s.append(".\n");
+    }
+    Result bce = find("ElementwiseBench", "fused", "loss", "bceWithLogits", "size", "16777216");
+    if (bce != null && stream != null) {
+      s.append(String.format(Locale.ROOT,
+          "- BCE with logits, 16M elements: %.0f %% of the memory stream", 100 * stream.us / bce.us));
+      Result t = find("PyTorchBench", "step", "workload", "bceWithLogits:16777216", "threads", "1");
+      if (t != null) {
+        s.append(", ").append(ratio(t, bce)).append(" PyTorch");
+      }
+      s.append(".\n");
+    }
+    Result focal = find("ElementwiseBench", "fused", "loss", "sigmoidFocal", "size", "4096");
+    Result focalScalar = find("ElementwiseScalarBench", "scalar", "loss", "sigmoidFocal", "size",
+        "4096");
+    if (focal != null && focalScalar != null) {
+      s.append("- Sigmoid focal, 4K elements: ").append(ratio(focalScalar, focal))
+          .append(" the scalar baseline.\n");
+    }
+    for (String shape : values("SoftmaxBench", "shape")) {
+      Result fused = find("SoftmaxBench", "fused", "shape", shape);
+      Result copy = find("SoftmaxBench", "copy", "shape", shape);
+      Result exp = find("SoftmaxBench", "exp", "shape", shape);
+      if (fused == null || copy == null || exp == null) {
+        continue;
+      }
+      s.append("- Cross entropy ").append(shape).append(": ")
+          .append(ratio(fused, copy.us >= exp.us ? copy : exp)).append(" max(copy, exp); ")
+          .append(ratio(find("SoftmaxBench", "unfused", "shape", shape), fused))
+          .append(" the unfused baseline");
+      Result t = find("PyTorchBench", "step", "workload", "ce:" + shape, "threads", "1");
+      if (t != null) {
+        s.append(", ").append(ratio(t, fused)).append(" PyTorch");
+      }
+      s.append(".\n");
+    }
+    for (String w : values("ParallelBench", "workload")) {
+      Result one = find("ParallelBench", "fused", "workload", w, "threads", "1");
+      Result two = find("ParallelBench", "fused", "workload", w, "threads", "2");
+      if (one != null && two != null) {
+        s.append("- ").append(w).append(": 2 threads ").append(ratio(one, two))
+            .append(" one thread.\n");
+      }
+    }
+    s.append("- Allocation: ").append(flags.isEmpty() ? "no kernel above ≈ 0 B/op."
+        : flags.size() + " flagged (see the report).").append('\n');
+    return s.toString();
+  }
+
+  // ---- plots ----
+
+  void plots(Path dir) throws IOException {
+    Set<String> losses = values("ElementwiseBench", "loss");
+    if (!losses.isEmpty()) {
+      XYSeriesCollection data = new XYSeriesCollection();
+      XYSeries roof = new XYSeries("memory stream (roof)");
+      for (String size : values("StreamBench", "size")) {
+        Result r = find("StreamBench", "stream", "size", size);
+        if (r != null) {
+          roof.add(Double.parseDouble(size), 12.0 * Double.parseDouble(size) / (r.us * 1e3));
+        }
+      }
+      data.addSeries(roof);
+      for (String loss : losses) {
+        XYSeries s = new XYSeries(loss);
+        XYSeries t = new XYSeries(loss + " (PyTorch)");
+        for (String size : values("ElementwiseBench", "size")) {
+          double bytes = 12.0 * Double.parseDouble(size);
+          Result r = find("ElementwiseBench", "fused", "loss", loss, "size", size);
+          if (r != null) {
+            s.add(Double.parseDouble(size), bytes / (r.us * 1e3));
+          }
+          Result p = find("PyTorchBench", "step", "workload", loss + ":" + size, "threads", "1");
+          if (p != null) {
+            t.add(Double.parseDouble(size), bytes / (p.us * 1e3));
+          }
+        }
+        data.addSeries(s);
+        if (t.getItemCount() > 0) {
+          data.addSeries(t);
+        }
+      }
+      save(dir.resolve("elementwise.png"), "Element-wise losses: loss + gradient, one thread",
+          "elements", data);
+    }
+    Set<String> shapes = values("SoftmaxBench", "shape");
+    if (!shapes.isEmpty()) {
+      Map<String, XYSeries> series = new LinkedHashMap<>();
+      for (String name : new String[] {"copy (roof)", "fused", "unfused", "scalar", "PyTorch"}) {
+        series.put(name, new XYSeries(name, true, true));
+      }
+      for (String shape : shapes) {
+        long[] rc = shape(shape);
+        double n = (double) rc[0] * rc[1];
+        double bytes = 8.0 * n + 4.0 * rc[0];
+        Result[] rs = {find("SoftmaxBench", "copy", "shape", shape),
+            find("SoftmaxBench", "fused", "shape", shape),
+            find("SoftmaxBench", "unfused", "shape", shape),
+            find("SoftmaxScalarBench", "scalar", "shape", shape),
+            find("PyTorchBench", "step", "workload", "ce:" + shape, "threads", "1")};
+        int i = 0;
+        for (XYSeries s : series.values()) {
+          Result r = rs[i++];
+          if (r != null) {
+            s.add(n, bytes / (r.us * 1e3));
+          }
+        }
+      }
+      XYSeriesCollection data = new XYSeriesCollection();
+      for (XYSeries s : series.values()) {
+        if (s.getItemCount() > 0) {
+          data.addSeries(s);
+        }
+      }
+      save(dir.resolve("softmax.png"), "Cross entropy (" + String.join(", ", shapes)
+          + "): loss + gradient, one thread", "elements (rows × classes)", data);
+    }
+  }
+
+  static void save(Path file, String title, String xLabel, XYSeriesCollection data)
+      throws IOException {
+    JFreeChart chart = ChartFactory.createXYLineChart(title, xLabel, "GB/s (bytes a fused call "
+        + "moves ÷ time)", data, PlotOrientation.VERTICAL, true, false, false);
+    XYPlot plot = chart.getXYPlot();
+    LogAxis x = new LogAxis(xLabel);
+    x.setBase(10);
+    x.setSmallestValue(1);
+    x.setNumberFormatOverride(java.text.NumberFormat.getIntegerInstance(Locale.ROOT));
+    plot.setDomainAxis(x);
+    plot.setBackgroundPaint(Color.WHITE);
+    plot.setDomainGridlinePaint(Color.LIGHT_GRAY);
+    plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
+    XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(true, true);
+    for (int i = 0; i < data.getSeriesCount(); i++) {
+      String key = data.getSeriesKey(i).toString();
+      if (key.contains("roof")) {
+        r.setSeriesPaint(i, Color.BLACK);
+        r.setSeriesStroke(i, new BasicStroke(3f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER,
+            10f, new float[] {8f, 6f}, 0f));
+      } else if (key.contains("PyTorch")) {
+        r.setSeriesStroke(i, new BasicStroke(1.5f, BasicStroke.CAP_BUTT, BasicStroke.JOIN_MITER,
+            10f, new float[] {2f, 3f}, 0f));
+      } else {
+        r.setSeriesStroke(i, new BasicStroke(2f));
+      }
+    }
+    plot.setRenderer(r);
+    chart.setBackgroundPaint(Color.WHITE);
+    ChartUtils.saveChartAsPNG(file.toFile(), chart, 1000, 560);
+  }
+
+  static String replaceBlock(String readme, String block) {
+    String start = "<!-- bench:start -->";
+    String end = "<!-- bench:end -->";
+    int a = readme.indexOf(start);
+    int b = readme.indexOf(end);
+    if (a < 0 || b < a) {
+      return null;
+    }
+    return readme.substring(0, a + start.length()) + "\n" + block + readme.substring(b);
+  }
+
+  public static void main(String[] args) throws IOException {
+    if (args.length < 2) {
+      System.err.println("usage: Report results.json outDir [--readme README.md] [--note text]...");
+      System.exit(2);
+    }
+    System.setProperty("java.awt.headless", "true");
+    Path json = Path.of(args[0]);
+    Path out = Path.of(args[1]);
+    Path readme = null;
+    List<String> notes = new ArrayList<>();
+    for (int i = 2; i + 1 < args.length; i += 2) {
+      switch (args[i]) {
+        case "--readme" -> readme = Path.of(args[i + 1]);
+        case "--note" -> notes.add(args[i + 1]);
+        default -> throw new IllegalArgumentException("unknown option " + args[i]);
+      }
+    }
+    Report report = new Report(new ObjectMapper().readTree(json.toFile()));
+    Files.createDirectories(out);
+    String md = report.markdown(notes, json.getFileName().toString());
+    Files.writeString(out.resolve("README.md"), md);
+    report.plots(out);
+    System.out.println("report: " + out.resolve("README.md"));
+    if (readme != null) {
+      String date = LocalDate.now(ZoneOffset.UTC).toString();
+      String updated = replaceBlock(Files.readString(readme), report.summary(date));
+      if (updated == null) {
+        System.err.println("no <!-- bench:start --> / <!-- bench:end --> block in " + readme);
+      } else {
+        Files.writeString(readme, updated);
+        System.out.println("summary: " + readme);
+      }
+    }
+  }
+}
