@@ -28,8 +28,10 @@ while [ $# -gt 0 ]; do
 done
 
 profile=()
-include='ElementwiseBench|ElementwiseScalarBench|StreamBench|SoftmaxBench|SoftmaxScalarBench|ParallelBench'
 notes=()
+# name the machine in the report, e.g. BENCH_MACHINE="our CI runner (shared, 2 vCPUs)"
+[ -n "${BENCH_MACHINE:-}" ] && notes+=(--note "machine: $BENCH_MACHINE")
+include='ElementwiseBench|ElementwiseScalarBench|StreamBench|SoftmaxBench|SoftmaxScalarBench|ParallelBench'
 if [ $peer = 1 ]; then
   profile=(-Ppytorch)
   include="$include|PyTorchBench"
@@ -43,7 +45,7 @@ if [ $peer = 1 ]; then
   if [ -n "$jemalloc" ]; then
     export LD_PRELOAD="$jemalloc"
     export MALLOC_CONF="dirty_decay_ms:-1,muzzy_decay_ms:-1"
-    notes+=(--note "PyTorch peer: libtorch 2.7.1 CPU through DJL 0.36.0, jemalloc preloaded (LD_PRELOAD=$jemalloc, MALLOC_CONF=$MALLOC_CONF) for the whole JMH run; inter-op threads 1")
+    notes+=(--note "PyTorch peer: libtorch 2.7.1 CPU through DJL 0.36.0, jemalloc preloaded (LD_PRELOAD=$jemalloc, MALLOC_CONF=$MALLOC_CONF) for the whole JMH run; inter-op threads 1; each torch op is one JNI call of a few µs, which weighs on the small workloads")
   else
     echo "WARNING: libjemalloc.so.2 not found (Debian: apt-get install libjemalloc2); PyTorch runs with glibc malloc and pays page faults" >&2
     notes+=(--note "PyTorch peer: libtorch 2.7.1 CPU through DJL 0.36.0, glibc malloc (jemalloc not installed: its figures include page faults)")
@@ -70,9 +72,9 @@ echo "[2/3] running JMH (full output in $log)"
 # progress: one line per benchmark run, from JMH's own progress and parameter lines
 java --sun-misc-unsafe-memory-access=allow -jar bench/target/benchmarks.jar "$@" \
     -rf json -rff "$json" 2>&1 | tee "$log" | awk '
-  /^# Run progress:/ { p = $4 " " $5 " ETA " $NF }
-  /^# Benchmark:/ { b = $3; sub(/^dev\.fusedloss\.bench\./, "", b) }
-  /^# Parameters:/ { $1 = ""; $2 = ""; printf "  [%s] %s%s\n", p, b, $0; fflush() }
+  /^# Benchmark:/ { b = $3; sub(/^dev\.fusedloss\.bench\./, "", b); q = "" }
+  /^# Parameters:/ { $1 = ""; $2 = ""; q = $0 }
+  /^# Run progress:/ { printf "  [%s %s, ETA %s] %s%s\n", $4, $5, $NF, b, q; fflush() }
   /^Benchmark / { table = 1 }
   table { print; fflush() }'
 
