@@ -4,7 +4,7 @@
 # top-level README.
 #
 #   bench/run.sh                 quick selection, about 5 minutes
-#   bench/run.sh --full          every benchmark with its full settings (about 2 hours)
+#   bench/run.sh --full          every benchmark with its full settings (about an hour)
 #   bench/run.sh --pytorch       add PyTorch through DJL as a peer (first build downloads
 #                                libtorch's CPU jar, about 110 MB); combine with --full
 #   bench/run.sh -- ARGS...      your own JMH selection and options instead of the quick one
@@ -74,7 +74,7 @@ java --sun-misc-unsafe-memory-access=allow -jar bench/target/benchmarks.jar "$@"
     -rf json -rff "$json" 2>&1 | tee "$log" | awk '
   /^# Benchmark:/ { b = $3; sub(/^dev\.fusedloss\.bench\./, "", b); q = "" }
   /^# Parameters:/ { $1 = ""; $2 = ""; q = $0 }
-  /^# Run progress:/ { printf "  [%s %s, ETA %s] %s%s\n", $4, $5, $NF, b, q; fflush() }
+  /^# Run progress:/ { printf "  [%s done, ETA %s] %s%s\n", $4, $NF, b, q; fflush() }
   /^Benchmark / { table = 1 }
   table { print; fflush() }'
 

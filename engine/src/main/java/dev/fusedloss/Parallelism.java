@@ -23,8 +23,9 @@ import java.util.concurrent.ForkJoinPool;
  *
  * <p>Caveat: on the Vector API path the JDK evaluates {@code exp}, {@code log} and {@code tanh}
  * with different approximations before and after the JIT compiles a kernel (they differ in the
- * last bit of a few per cent of the values), so a kernel's first, interpreted calls in a JVM may
- * differ in the last bit from later calls. Thread counts never change the bits. A NaN result is
+ * last bit of a few per cent of the values), and may add a vector's lanes in another order, so
+ * a kernel's first, interpreted calls in a JVM may differ in the last bit from later calls. The
+ * scalar implementation has no such step. Thread counts never change the bits. A NaN result is
  * NaN for every thread count, but its sign and payload bits are not specified (they follow
  * operand order, which the JIT may commute).
  */
