@@ -12,7 +12,7 @@ import java.util.concurrent.ForkJoinPool;
  * call's shape, never on the thread count. Each chunk's partial loss is kept apart, and the
  * partials are added in chunk order on the calling thread. The result, the gradient and the
  * per-element losses are therefore bitwise identical for every thread count, executor and run on
- * the same JVM and implementation (see the caveats below).
+ * the same JVM and implementation (see the caveat below).
  *
  * <p>The calling thread always takes part and waits only for chunks that some thread has begun,
  * so a busy or saturated executor slows a call down but cannot deadlock it, and a call made from
@@ -23,10 +23,13 @@ import java.util.concurrent.ForkJoinPool;
  *
  * <p>Caveat: on the Vector API path the JDK evaluates {@code exp}, {@code log} and {@code tanh}
  * with different approximations before and after the JIT compiles a kernel (they differ in the
- * last bit of a few per cent of the values), and may add a vector's lanes in another order, so
- * a kernel's first, interpreted calls in a JVM may differ in the last bit from later calls. The
- * scalar implementation has no such step. Thread counts never change the bits. A NaN result is
- * NaN for every thread count, but its sign and payload bits are not specified (they follow
+ * last bit of a few per cent of the values), and may add a vector's lanes in another order. Tasks
+ * reach a kernel through another call path than the calling thread's loop, which the JIT compiles
+ * on its own schedule. So until the JIT has compiled a kernel on both paths — the first calls of
+ * a JVM — results may differ in the last bits between runs and thread counts; from then on they
+ * are fixed. The scalar implementation has no such step: its bits never depend on the JIT, the
+ * run or the thread count (tested bit for bit). A NaN result is NaN for every thread count, but
+ * its sign and payload bits are not specified (they follow
  * operand order, which the JIT may commute).
  */
 public final class Parallelism {
