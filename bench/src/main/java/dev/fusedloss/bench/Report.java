@@ -364,17 +364,20 @@ public final class Report {
   String summary(String date) {
     StringBuilder s = new StringBuilder();
     s.append("Measured ").append(date).append(" on ").append(machine())
-        .append(" (one run of `bench/run.sh`; full report in `bench/results/README.md`):\n\n");
+        .append(" (one run of `bench/run.sh`; full report in `bench/results/README.md`)")
+        .append(values("PyTorchBench", "workload").isEmpty() ? ""
+            : "; PyTorch is libtorch's CPU build through DJL, on one thread like fusedloss")
+        .append(":\n\n");
     Result mse = find("ElementwiseBench", "fused", "loss", "mse", "size", "16777216");
     Result stream = find("StreamBench", "stream", "size", "16777216");
     if (mse != null && stream != null) {
       s.append(String.format(Locale.ROOT, "- MSE, 16M elements: %.0f %% of the memory stream; ",
           100 * stream.us / mse.us));
       s.append(ratio(find("ElementwiseBench", "unfused", "loss", "mse", "size", "16777216"), mse))
-          .append(" the unfused baseline");
+          .append(" faster than the unfused baseline");
       Result t = find("PyTorchBench", "step", "workload", "mse:16777216", "threads", "1");
       if (t != null) {
-        s.append(", ").append(ratio(t, mse)).append(" PyTorch");
+        s.append(", ").append(ratio(t, mse)).append(" faster than PyTorch");
       }
       s.append(".\n");
     }
@@ -384,7 +387,7 @@ public final class Report {
           "- BCE with logits, 16M elements: %.0f %% of the memory stream", 100 * stream.us / bce.us));
       Result t = find("PyTorchBench", "step", "workload", "bceWithLogits:16777216", "threads", "1");
       if (t != null) {
-        s.append(", ").append(ratio(t, bce)).append(" PyTorch");
+        s.append(", ").append(ratio(t, bce)).append(" faster than PyTorch");
       }
       s.append(".\n");
     }
@@ -393,7 +396,7 @@ public final class Report {
         "4096");
     if (focal != null && focalScalar != null) {
       s.append("- Sigmoid focal, 4K elements: ").append(ratio(focalScalar, focal))
-          .append(" the scalar baseline.\n");
+          .append(" faster than the scalar baseline.\n");
     }
     for (String shape : values("SoftmaxBench", "shape")) {
       Result fused = find("SoftmaxBench", "fused", "shape", shape);
@@ -403,12 +406,12 @@ public final class Report {
         continue;
       }
       s.append("- Cross entropy ").append(shape).append(": ")
-          .append(ratio(fused, copy.us >= exp.us ? copy : exp)).append(" max(copy, exp); ")
+          .append(ratio(fused, copy.us >= exp.us ? copy : exp)).append(" the time of max(copy, exp); ")
           .append(ratio(find("SoftmaxBench", "unfused", "shape", shape), fused))
-          .append(" the unfused baseline");
+          .append(" faster than the unfused baseline");
       Result t = find("PyTorchBench", "step", "workload", "ce:" + shape, "threads", "1");
       if (t != null) {
-        s.append(", ").append(ratio(t, fused)).append(" PyTorch");
+        s.append(", ").append(ratio(t, fused)).append(" faster than PyTorch");
       }
       s.append(".\n");
     }
@@ -417,7 +420,7 @@ public final class Report {
       Result two = find("ParallelBench", "fused", "workload", w, "threads", "2");
       if (one != null && two != null) {
         s.append("- ").append(w).append(": 2 threads ").append(ratio(one, two))
-            .append(" one thread.\n");
+            .append(" faster than one.\n");
       }
     }
     s.append("- Allocation: ").append(flags.isEmpty() ? "no kernel above ≈ 0 B/op."
