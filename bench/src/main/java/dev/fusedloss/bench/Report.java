@@ -586,7 +586,13 @@ public final class Report {
     Files.createDirectories(out);
     String md = report.markdown(notes, json.getFileName().toString());
     Files.writeString(out.resolve("README.md"), md);
-    report.plots(out);
+    try {
+      report.plots(out);
+    } catch (RuntimeException | LinkageError | InternalError e) {
+      // headless AWT needs fontconfig and a font to draw text; the tables do not
+      System.err.println("plots skipped (" + e + "); on Debian: apt-get install fontconfig "
+          + "fonts-dejavu-core");
+    }
     System.out.println("report: " + out.resolve("README.md"));
     if (readme != null) {
       String date = LocalDate.now(ZoneOffset.UTC).toString();
