@@ -38,7 +38,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * is {@code log_softmax} then the target gather and mean (what {@code F.cross_entropy} runs:
  * log_softmax + nll_loss); MSE is {@code (x−y)².mean()}; BCE with logits is composed as
  * {@code softplus(x) − x·y} then mean, because DJL binds no fused
- * {@code binary_cross_entropy_with_logits}. {@code threads} sets libtorch's intra-op threads
+ * {@code binary_cross_entropy_with_logits}; sigmoid focal is composed from the same ops the way
+ * torchvision's {@code sigmoid_focal_loss} is. {@code threads} sets libtorch's intra-op threads
  * ({@code torch.set_num_threads}); inter-op threads are 1.
  *
  * <p>libtorch allocates its temporaries and gradients per step; on VMs where first-touch page
@@ -58,7 +59,8 @@ public class PyTorchBench {
   public static class Work {
     /** {@code loss:size} for element-wise losses, {@code ce:rowsxclasses} for cross entropy. */
     @Param({"mse:4096", "mse:1048576", "mse:16777216", "bceWithLogits:4096",
-        "bceWithLogits:1048576", "bceWithLogits:16777216", "ce:4096x32000", "ce:65536x10",
+        "bceWithLogits:1048576", "bceWithLogits:16777216", "sigmoidFocal:4096",
+        "sigmoidFocal:1048576", "sigmoidFocal:16777216", "ce:4096x32000", "ce:65536x10",
         "ce:256x1000"})
     public String workload;
 
@@ -121,6 +123,14 @@ public class PyTorchBench {
       NDArray loss = switch (w.loss) {
         case "mse" -> leaf.sub(w.y).square().mean();
         case "bceWithLogits" -> Activation.softPlus(leaf).sub(leaf.mul(w.y)).mean();
+        case "sigmoidFocal" -> { // torchvision's sigmoid_focal_loss, α = 0.25, γ = 2
+          NDArray p = Activation.sigmoid(leaf);
+          NDArray ce = Activation.softPlus(leaf).sub(leaf.mul(w.y));
+          NDArray notY = w.y.neg().add(1f);
+          NDArray pt = p.mul(w.y).add(p.neg().add(1f).mul(notY));
+          NDArray alphaT = w.y.mul(0.25f).add(notY.mul(0.75f));
+          yield ce.mul(pt.neg().add(1f).square()).mul(alphaT).mean();
+        }
         case "ce" -> leaf.logSoftmax(1).gather(w.y, 1).mean().neg();
         default -> throw new IllegalArgumentException(w.loss);
       };
@@ -149,6 +159,19 @@ public class PyTorchBench {
       if (DataType.FLOAT32 != x.getDataType()) {
         throw new AssertionError(x.getDataType());
       }
+      float[] z = {-3f, -0.5f, 0f, 2f, 7f};
+      float[] t = {0f, 1f, 1f, 0f, 1f};
+      NDArray zl = m.create(z);
+      NDArray y1 = m.create(t);
+      NDArray p = Activation.sigmoid(zl);
+      NDArray ce = Activation.softPlus(zl).sub(zl.mul(y1));
+      NDArray notY = y1.neg().add(1f);
+      NDArray pt = p.mul(y1).add(p.neg().add(1f).mul(notY));
+      NDArray focal = ce.mul(pt.neg().add(1f).square()).mul(y1.mul(0.25f).add(notY.mul(0.75f)))
+          .mean();
+      System.out.println("focal torch " + focal.getFloat() + " ours "
+          + dev.fusedloss.SigmoidFocalLoss.builder().alpha(0.25f).gamma(2f).build()
+              .forward(z, t));
     }
   }
 }
