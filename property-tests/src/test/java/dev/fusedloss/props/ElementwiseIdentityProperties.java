@@ -155,7 +155,10 @@ class ElementwiseIdentityProperties {
         float[] gl = new float[n];
         double vs = smooth.compute(x, y, gs);
         double vl = l1.compute(x, y, gl);
-        assertEquals(vl, vs, 0.0);
+        // every element's loss and gradient are the same bits; the sums may differ in the last
+        // bit on the Vector API path while one kernel is JIT-compiled and the other not yet
+        // (lane sums change order between tiers)
+        assertEquals(vl, vs, 4 * Math.ulp(vl));
         assertArrayEquals(gl, gs);
       });
     }
