@@ -64,7 +64,7 @@ public class PyTorchBench {
         "ce:256x1000"})
     public String workload;
 
-    @Param({"1"})
+    @Param({"1", "2"})
     public int threads;
 
     NDManager manager;
