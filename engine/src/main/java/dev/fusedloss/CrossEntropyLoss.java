@@ -53,8 +53,9 @@ import java.lang.foreign.MemorySegment;
  * {@code accumulate}; the gradient may be the logits segment itself (in place). Every argument
  * and every class index is checked before anything is written; a class index outside
  * {@code [0, C)} that is not {@code ignoreIndex} throws {@link IndexOutOfBoundsException} naming
- * the row and the value, and leaves every output untouched. Immutable and thread-safe; a call
- * allocates nothing.
+ * the row and the value, and leaves every output untouched. Immutable and thread-safe; a call on
+ * the calling thread allocates nothing. Large calls are split over threads as {@link
+ * #parallelism()} allows, with bitwise-identical results (see {@link Parallelism}).
  */
 public final class CrossEntropyLoss implements Cloneable {
   private final Reduction reduction;
