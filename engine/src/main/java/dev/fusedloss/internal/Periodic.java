@@ -23,8 +23,11 @@ public final class Periodic {
   public final MemorySegment tile;
   /** The period of {@link #tile}: a multiple of {@link #length}. */
   public final long period;
+  /** True for the absent weight ({@link #ones()}): kernels may skip it. */
+  public final boolean ones;
 
-  private Periodic(int length, float[] tiled) {
+  private Periodic(int length, float[] tiled, boolean ones) {
+    this.ones = ones;
     this.length = length;
     this.tile = MemorySegment.ofArray(tiled);
     this.period = tiled.length;
@@ -36,7 +39,7 @@ public final class Periodic {
     int len = v.length;
     int reps = 16 / gcd(len, 16);
     if ((long) len * reps > MAX_TILED_LENGTH) {
-      return new Periodic(len, v);
+      return new Periodic(len, v, false);
     }
     while ((long) len * reps < MIN_TILE) {
       reps *= 2;
@@ -45,14 +48,14 @@ public final class Periodic {
     for (int r = 0; r < reps; r++) {
       System.arraycopy(v, 0, tiled, r * len, len);
     }
-    return new Periodic(len, tiled);
+    return new Periodic(len, tiled, false);
   }
 
   /** A weight of all ones (the absent weight). */
   public static Periodic ones() {
     float[] one = new float[MIN_TILE];
     Arrays.fill(one, 1f);
-    return new Periodic(1, one);
+    return new Periodic(1, one, true);
   }
 
   /** The weight of element {@code i}. */
