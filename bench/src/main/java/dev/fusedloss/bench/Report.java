@@ -124,6 +124,15 @@ public final class Report {
     return a == null || b == null ? "—" : String.format(Locale.ROOT, "%.2f×", a.us / b.us);
   }
 
+  /** "2.05× faster" or "1.16× slower": how the fused time {@code b} compares with {@code a}. */
+  static String faster(Result a, Result b) {
+    if (a == null || b == null) {
+      return "—";
+    }
+    return a.us >= b.us ? String.format(Locale.ROOT, "%.2f× faster", a.us / b.us)
+        : String.format(Locale.ROOT, "%.2f× slower", b.us / a.us);
+  }
+
   static String gbps(double bytes, Result r) {
     return r == null ? "—" : String.format(Locale.ROOT, "%.1f", bytes / (r.us * 1e3));
   }
@@ -373,11 +382,11 @@ public final class Report {
     if (mse != null && stream != null) {
       s.append(String.format(Locale.ROOT, "- MSE, 16M elements: %.0f %% of the memory stream; ",
           100 * stream.us / mse.us));
-      s.append(ratio(find("ElementwiseBench", "unfused", "loss", "mse", "size", "16777216"), mse))
-          .append(" faster than the unfused baseline");
+      s.append(faster(find("ElementwiseBench", "unfused", "loss", "mse", "size", "16777216"),
+          mse)).append(" than the unfused baseline");
       Result t = find("PyTorchBench", "step", "workload", "mse:16777216", "threads", "1");
       if (t != null) {
-        s.append(", ").append(ratio(t, mse)).append(" faster than PyTorch");
+        s.append(", ").append(faster(t, mse)).append(" than PyTorch");
       }
       s.append(".\n");
     }
@@ -387,7 +396,7 @@ public final class Report {
           "- BCE with logits, 16M elements: %.0f %% of the memory stream", 100 * stream.us / bce.us));
       Result t = find("PyTorchBench", "step", "workload", "bceWithLogits:16777216", "threads", "1");
       if (t != null) {
-        s.append(", ").append(ratio(t, bce)).append(" faster than PyTorch");
+        s.append(", ").append(faster(t, bce)).append(" than PyTorch");
       }
       s.append(".\n");
     }
@@ -395,8 +404,8 @@ public final class Report {
     Result focalScalar = find("ElementwiseScalarBench", "scalar", "loss", "sigmoidFocal", "size",
         "4096");
     if (focal != null && focalScalar != null) {
-      s.append("- Sigmoid focal, 4K elements: ").append(ratio(focalScalar, focal))
-          .append(" faster than the scalar baseline.\n");
+      s.append("- Sigmoid focal, 4K elements: ").append(faster(focalScalar, focal))
+          .append(" than the scalar baseline.\n");
     }
     for (String shape : values("SoftmaxBench", "shape")) {
       Result fused = find("SoftmaxBench", "fused", "shape", shape);
@@ -407,11 +416,11 @@ public final class Report {
       }
       s.append("- Cross entropy ").append(shape).append(": ")
           .append(ratio(fused, copy.us >= exp.us ? copy : exp)).append(" the time of max(copy, exp); ")
-          .append(ratio(find("SoftmaxBench", "unfused", "shape", shape), fused))
-          .append(" faster than the unfused baseline");
+          .append(faster(find("SoftmaxBench", "unfused", "shape", shape), fused))
+          .append(" than the unfused baseline");
       Result t = find("PyTorchBench", "step", "workload", "ce:" + shape, "threads", "1");
       if (t != null) {
-        s.append(", ").append(ratio(t, fused)).append(" faster than PyTorch");
+        s.append(", ").append(faster(t, fused)).append(" than PyTorch");
       }
       s.append(".\n");
     }
@@ -419,8 +428,7 @@ public final class Report {
       Result one = find("ParallelBench", "fused", "workload", w, "threads", "1");
       Result two = find("ParallelBench", "fused", "workload", w, "threads", "2");
       if (one != null && two != null) {
-        s.append("- ").append(w).append(": 2 threads ").append(ratio(one, two))
-            .append(" faster than one.\n");
+        s.append("- ").append(w).append(": 2 threads ").append(faster(one, two)).append(" than one.\n");
       }
     }
     s.append("- Allocation: ").append(flags.isEmpty() ? "no kernel above ≈ 0 B/op."
