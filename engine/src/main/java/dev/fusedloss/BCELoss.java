@@ -61,7 +61,7 @@ public final class BCELoss extends ElementwiseLoss {
 
   @Override
   public BCELoss withParallelism(Parallelism parallelism) {
-    return (BCELoss) super.withParallelism(parallelism);
+    return copyWith(parallelism);
   }
 
   @Override

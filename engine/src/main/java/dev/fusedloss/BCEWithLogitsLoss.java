@@ -49,7 +49,7 @@ public final class BCEWithLogitsLoss extends ElementwiseLoss {
 
   @Override
   public BCEWithLogitsLoss withParallelism(Parallelism parallelism) {
-    return (BCEWithLogitsLoss) super.withParallelism(parallelism);
+    return copyWith(parallelism);
   }
 
   @Override

@@ -59,7 +59,7 @@ public final class BinaryFocalLoss extends ElementwiseLoss {
 
   @Override
   public BinaryFocalLoss withParallelism(Parallelism parallelism) {
-    return (BinaryFocalLoss) super.withParallelism(parallelism);
+    return copyWith(parallelism);
   }
 
   @Override

@@ -57,7 +57,7 @@ import java.lang.foreign.MemorySegment;
  * the calling thread allocates nothing. Large calls are split over threads as {@link
  * #parallelism()} allows, with bitwise-identical results (see {@link Parallelism}).
  */
-public final class CrossEntropyLoss implements Cloneable {
+public final class CrossEntropyLoss extends LossBase {
   private final Reduction reduction;
   private final float[] weight;
   private final MemorySegment weightSeg;
@@ -67,9 +67,6 @@ public final class CrossEntropyLoss implements Cloneable {
   private final float zLoss;
   private final float softcap;
   private final SoftmaxKernels kernels;
-  // set once, by withParallelism on a fresh clone; a racy reader may see null: auto() then, which
-  // changes only the speed, never the result
-  private Parallelism parallelism = Parallelism.auto();
   private final SoftmaxKernels.CrossEntropy options;
 
   private CrossEntropyLoss(Builder b) {
@@ -109,28 +106,13 @@ public final class CrossEntropyLoss implements Cloneable {
     return new Builder();
   }
 
-  /** How calls may be split over threads (bitwise identical results for any thread count). */
-  public Parallelism parallelism() {
-    Parallelism p = parallelism;
-    return p == null ? Parallelism.auto() : p;
-  }
-
   /**
    * This loss with another parallelism.
    *
    * @throws IllegalArgumentException if {@code parallelism} is null
    */
   public CrossEntropyLoss withParallelism(Parallelism parallelism) {
-    if (parallelism == null) {
-      throw new IllegalArgumentException("parallelism must not be null");
-    }
-    try {
-      CrossEntropyLoss copy = (CrossEntropyLoss) super.clone();
-      copy.parallelism = parallelism;
-      return copy;
-    } catch (CloneNotSupportedException e) {
-      throw new AssertionError(e);
-    }
+    return copyWith(parallelism);
   }
 
   public Reduction reduction() {

@@ -25,13 +25,10 @@ import java.lang.foreign.MemorySegment;
  * gives NaN, as in any float32 implementation). Layout (both inputs share
  * {@code rowStride}), calls and checks as in {@link CrossEntropyLoss}.
  */
-public final class DistillationLoss implements Cloneable {
+public final class DistillationLoss extends LossBase {
   private final Reduction reduction;
   private final float temperature;
   private final SoftmaxKernels kernels;
-  // set once, by withParallelism on a fresh clone; a racy reader may see null: auto() then, which
-  // changes only the speed, never the result
-  private Parallelism parallelism = Parallelism.auto();
 
   private DistillationLoss(Reduction reduction, float temperature) {
     if (reduction == null || reduction == Reduction.MEAN) {
@@ -50,28 +47,13 @@ public final class DistillationLoss implements Cloneable {
     return new DistillationLoss(reduction, temperature);
   }
 
-  /** How calls may be split over threads (bitwise identical results for any thread count). */
-  public Parallelism parallelism() {
-    Parallelism p = parallelism;
-    return p == null ? Parallelism.auto() : p;
-  }
-
   /**
    * This loss with another parallelism.
    *
    * @throws IllegalArgumentException if {@code parallelism} is null
    */
   public DistillationLoss withParallelism(Parallelism parallelism) {
-    if (parallelism == null) {
-      throw new IllegalArgumentException("parallelism must not be null");
-    }
-    try {
-      DistillationLoss copy = (DistillationLoss) super.clone();
-      copy.parallelism = parallelism;
-      return copy;
-    } catch (CloneNotSupportedException e) {
-      throw new AssertionError(e);
-    }
+    return copyWith(parallelism);
   }
 
   public Reduction reduction() {

@@ -57,15 +57,12 @@ import java.lang.foreign.MemorySegment;
  * <p>Instances are immutable and safe to share between threads; a call on the calling thread
  * allocates nothing.
  */
-public abstract sealed class ElementwiseLoss implements Cloneable
+public abstract sealed class ElementwiseLoss extends LossBase
     permits MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss,
         SigmoidFocalLoss, BinaryFocalLoss {
 
   private final Reduction reduction;
   private final ElementwiseKernels kernels;
-  // set once, by withParallelism on a fresh clone; a racy reader may see null: auto() then, which
-  // changes only the speed, never the result
-  private Parallelism parallelism = Parallelism.auto();
 
   ElementwiseLoss(Reduction reduction) {
     if (reduction == null || reduction == Reduction.BATCH_MEAN) {
@@ -80,28 +77,13 @@ public abstract sealed class ElementwiseLoss implements Cloneable
     return reduction;
   }
 
-  /** How calls may be split over threads. */
-  public final Parallelism parallelism() {
-    Parallelism p = parallelism;
-    return p == null ? Parallelism.auto() : p;
-  }
-
   /**
    * This loss with another parallelism (subclasses return their own type).
    *
    * @throws IllegalArgumentException if {@code parallelism} is null
    */
   public ElementwiseLoss withParallelism(Parallelism parallelism) {
-    if (parallelism == null) {
-      throw new IllegalArgumentException("parallelism must not be null");
-    }
-    try {
-      ElementwiseLoss copy = (ElementwiseLoss) super.clone();
-      copy.parallelism = parallelism;
-      return copy;
-    } catch (CloneNotSupportedException e) {
-      throw new AssertionError(e);
-    }
+    return copyWith(parallelism);
   }
 
   /**

@@ -35,7 +35,7 @@ public final class HuberLoss extends ElementwiseLoss {
 
   @Override
   public HuberLoss withParallelism(Parallelism parallelism) {
-    return (HuberLoss) super.withParallelism(parallelism);
+    return copyWith(parallelism);
   }
 
   @Override

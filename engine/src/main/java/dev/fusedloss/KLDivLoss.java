@@ -20,13 +20,10 @@ import java.lang.foreign.MemorySegment;
  * {@code x} gives NaN ({@code 0·∞}), as PyTorch. Inputs are packed {@code [rows, classes]}.
  * Calls and checks as in {@link ElementwiseLoss}.
  */
-public final class KLDivLoss implements Cloneable {
+public final class KLDivLoss extends LossBase {
   private final Reduction reduction;
   private final boolean logTarget;
   private final ElementwiseKernels kernels;
-  // set once, by withParallelism on a fresh clone; a racy reader may see null: auto() then, which
-  // changes only the speed, never the result
-  private Parallelism parallelism = Parallelism.auto();
 
   private KLDivLoss(Reduction reduction, boolean logTarget) {
     if (reduction == null) {
@@ -45,28 +42,13 @@ public final class KLDivLoss implements Cloneable {
     return new KLDivLoss(reduction, logTarget);
   }
 
-  /** How calls may be split over threads (bitwise identical results for any thread count). */
-  public Parallelism parallelism() {
-    Parallelism p = parallelism;
-    return p == null ? Parallelism.auto() : p;
-  }
-
   /**
    * This loss with another parallelism.
    *
    * @throws IllegalArgumentException if {@code parallelism} is null
    */
   public KLDivLoss withParallelism(Parallelism parallelism) {
-    if (parallelism == null) {
-      throw new IllegalArgumentException("parallelism must not be null");
-    }
-    try {
-      KLDivLoss copy = (KLDivLoss) super.clone();
-      copy.parallelism = parallelism;
-      return copy;
-    } catch (CloneNotSupportedException e) {
-      throw new AssertionError(e);
-    }
+    return copyWith(parallelism);
   }
 
   public Reduction reduction() {

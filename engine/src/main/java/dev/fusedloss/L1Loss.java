@@ -22,7 +22,7 @@ public final class L1Loss extends ElementwiseLoss {
 
   @Override
   public L1Loss withParallelism(Parallelism parallelism) {
-    return (L1Loss) super.withParallelism(parallelism);
+    return copyWith(parallelism);
   }
 
   @Override

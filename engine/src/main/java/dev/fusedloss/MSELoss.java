@@ -24,7 +24,7 @@ public final class MSELoss extends ElementwiseLoss {
 
   @Override
   public MSELoss withParallelism(Parallelism parallelism) {
-    return (MSELoss) super.withParallelism(parallelism);
+    return copyWith(parallelism);
   }
 
   @Override

@@ -19,15 +19,12 @@ import java.lang.foreign.MemorySegment;
  * <p>Layout, calls and checks as in {@link CrossEntropyLoss}. No validation that the input is a
  * log-probability: any finite or non-finite value is used as given.
  */
-public final class NLLLoss implements Cloneable {
+public final class NLLLoss extends LossBase {
   private final Reduction reduction;
   private final float[] weight;
   private final MemorySegment weightSeg;
   private final int ignoreIndex;
   private final SoftmaxKernels kernels;
-  // set once, by withParallelism on a fresh clone; a racy reader may see null: auto() then, which
-  // changes only the speed, never the result
-  private Parallelism parallelism = Parallelism.auto();
 
   private NLLLoss(Builder b) {
     if (b.reduction == null || b.reduction == Reduction.BATCH_MEAN) {
@@ -45,28 +42,13 @@ public final class NLLLoss implements Cloneable {
     return new Builder();
   }
 
-  /** How calls may be split over threads (bitwise identical results for any thread count). */
-  public Parallelism parallelism() {
-    Parallelism p = parallelism;
-    return p == null ? Parallelism.auto() : p;
-  }
-
   /**
    * This loss with another parallelism.
    *
    * @throws IllegalArgumentException if {@code parallelism} is null
    */
   public NLLLoss withParallelism(Parallelism parallelism) {
-    if (parallelism == null) {
-      throw new IllegalArgumentException("parallelism must not be null");
-    }
-    try {
-      NLLLoss copy = (NLLLoss) super.clone();
-      copy.parallelism = parallelism;
-      return copy;
-    } catch (CloneNotSupportedException e) {
-      throw new AssertionError(e);
-    }
+    return copyWith(parallelism);
   }
 
   public Reduction reduction() {

@@ -51,7 +51,7 @@ public final class SigmoidFocalLoss extends ElementwiseLoss {
 
   @Override
   public SigmoidFocalLoss withParallelism(Parallelism parallelism) {
-    return (SigmoidFocalLoss) super.withParallelism(parallelism);
+    return copyWith(parallelism);
   }
 
   @Override

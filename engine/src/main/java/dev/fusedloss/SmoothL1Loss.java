@@ -41,7 +41,7 @@ public final class SmoothL1Loss extends ElementwiseLoss {
 
   @Override
   public SmoothL1Loss withParallelism(Parallelism parallelism) {
-    return (SmoothL1Loss) super.withParallelism(parallelism);
+    return copyWith(parallelism);
   }
 
   @Override

@@ -20,16 +20,13 @@ import java.lang.foreign.MemorySegment;
  * <p>MEAN divides by the number of rows not ignored; SUM adds; NONE writes one value per row.
  * Layout, calls, edges and checks as in {@link CrossEntropyLoss}.
  */
-public final class SoftmaxFocalLoss implements Cloneable {
+public final class SoftmaxFocalLoss extends LossBase {
   private final Reduction reduction;
   private final float gamma;
   private final float[] alpha;
   private final MemorySegment alphaSeg;
   private final int ignoreIndex;
   private final SoftmaxKernels kernels;
-  // set once, by withParallelism on a fresh clone; a racy reader may see null: auto() then, which
-  // changes only the speed, never the result
-  private Parallelism parallelism = Parallelism.auto();
 
   private SoftmaxFocalLoss(Builder b) {
     if (b.reduction == null || b.reduction == Reduction.BATCH_MEAN) {
@@ -51,28 +48,13 @@ public final class SoftmaxFocalLoss implements Cloneable {
     return new Builder();
   }
 
-  /** How calls may be split over threads (bitwise identical results for any thread count). */
-  public Parallelism parallelism() {
-    Parallelism p = parallelism;
-    return p == null ? Parallelism.auto() : p;
-  }
-
   /**
    * This loss with another parallelism.
    *
    * @throws IllegalArgumentException if {@code parallelism} is null
    */
   public SoftmaxFocalLoss withParallelism(Parallelism parallelism) {
-    if (parallelism == null) {
-      throw new IllegalArgumentException("parallelism must not be null");
-    }
-    try {
-      SoftmaxFocalLoss copy = (SoftmaxFocalLoss) super.clone();
-      copy.parallelism = parallelism;
-      return copy;
-    } catch (CloneNotSupportedException e) {
-      throw new AssertionError(e);
-    }
+    return copyWith(parallelism);
   }
 
   public Reduction reduction() {
