@@ -37,4 +37,18 @@ final class BenchData {
       y.setAtIndex(ValueLayout.JAVA_FLOAT, i, yi);
     }
   }
+
+  /**
+   * Cross-entropy inputs, the same for every benchmark and the PyTorch peer: logits uniform in
+   * [−4, 4) and class indices, from one seeded stream (logits first). {@code targets} holds int32.
+   */
+  static void fillRows(MemorySegment logits, MemorySegment targets, long rows, long classes) {
+    SplittableRandom r = new SplittableRandom(7);
+    for (long i = 0; i < rows * classes; i++) {
+      logits.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (r.nextDouble() * 8 - 4));
+    }
+    for (long i = 0; i < rows; i++) {
+      targets.setAtIndex(ValueLayout.JAVA_INT, i, r.nextInt((int) classes));
+    }
+  }
 }

@@ -6,8 +6,6 @@ import dev.fusedloss.Parallelism;
 import dev.fusedloss.Reduction;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -67,13 +65,7 @@ public class ParallelBench {
         x = BenchData.floats(arena, n);
         grad = BenchData.floats(arena, n);
         y = arena.allocate(rows * Integer.BYTES, 64);
-        SplittableRandom r = new SplittableRandom(7);
-        for (long i = 0; i < n; i++) {
-          x.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (r.nextDouble() * 8 - 4));
-        }
-        for (long i = 0; i < rows; i++) {
-          y.setAtIndex(ValueLayout.JAVA_INT, i, r.nextInt((int) classes));
-        }
+        BenchData.fillRows(x, y, rows, classes);
         ce = CrossEntropyLoss.builder().build().withParallelism(p);
       } else {
         n = Long.parseLong(kv[1]);

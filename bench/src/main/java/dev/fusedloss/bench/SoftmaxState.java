@@ -5,8 +5,6 @@ import dev.fusedloss.Parallelism;
 import dev.fusedloss.Reduction;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.util.SplittableRandom;
 import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
@@ -41,13 +39,7 @@ public class SoftmaxState {
     grad = BenchData.floats(arena, n);
     logProbs = BenchData.floats(arena, n);
     targets = arena.allocate(rows * Integer.BYTES, 64);
-    SplittableRandom r = new SplittableRandom(7);
-    for (long i = 0; i < n; i++) {
-      logits.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (r.nextDouble() * 8 - 4));
-    }
-    for (long i = 0; i < rows; i++) {
-      targets.setAtIndex(ValueLayout.JAVA_INT, i, r.nextInt((int) classes));
-    }
+    BenchData.fillRows(logits, targets, rows, classes);
     loss = CrossEntropyLoss.builder().reduction(Reduction.MEAN).build()
         .withParallelism(Parallelism.sequential()); // ParallelBench measures threads
     // compile the kernels on a few rows before the first measured call on the whole buffer

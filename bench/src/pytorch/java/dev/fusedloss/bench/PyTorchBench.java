@@ -11,7 +11,6 @@ import ai.djl.training.GradientCollector;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -86,13 +85,11 @@ public class PyTorchBench {
           long classes = Long.parseLong(rc[1]);
           long n = rows * classes;
           MemorySegment xs = BenchData.floats(arena, n);
-          SplittableRandom r = new SplittableRandom(7);
-          for (long i = 0; i < n; i++) {
-            xs.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (r.nextDouble() * 8 - 4));
-          }
-          long[] t = new long[(int) rows];
+          MemorySegment ts = arena.allocate(rows * Integer.BYTES, 64);
+          BenchData.fillRows(xs, ts, rows, classes);
+          long[] t = new long[(int) rows]; // torch gathers with int64 indices
           for (int i = 0; i < rows; i++) {
-            t[i] = r.nextInt((int) classes);
+            t[i] = ts.getAtIndex(ValueLayout.JAVA_INT, i);
           }
           x = manager.create(xs.asByteBuffer().asFloatBuffer(), new Shape(rows, classes));
           y = manager.create(t, new Shape(rows, 1));
