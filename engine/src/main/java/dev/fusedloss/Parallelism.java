@@ -1,6 +1,5 @@
 package dev.fusedloss;
 
-import java.util.Objects;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
 
@@ -119,16 +118,5 @@ public final class Parallelism {
       return "Parallelism.auto()";
     }
     return "Parallelism.of(" + executor + ", " + threads + ")";
-  }
-
-  @Override
-  public boolean equals(Object o) {
-    return o instanceof Parallelism p && Objects.equals(executor, p.executor)
-        && threads == p.threads && threshold == p.threshold;
-  }
-
-  @Override
-  public int hashCode() {
-    return Objects.hash(executor, threads, threshold);
   }
 }
