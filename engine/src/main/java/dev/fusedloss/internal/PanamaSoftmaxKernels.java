@@ -9,6 +9,7 @@ import static jdk.incubator.vector.VectorOperators.LOG;
 import static jdk.incubator.vector.VectorOperators.NE;
 import static jdk.incubator.vector.VectorOperators.MAX;
 import static jdk.incubator.vector.VectorOperators.TANH;
+import static dev.fusedloss.internal.PanamaExp.expNonPositive;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
@@ -20,10 +21,12 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Vector API row kernels. A row is swept while it sits in cache: (1) its maximum, (2) Σ exp(x −
- * max) — which, when the gradient overwrites its buffer and no soft cap is set, also stores each
- * exp(x − max) in the gradient row — and (3) the gradient, computed from the stored exponentials
- * (one exp per element in all) or by recomputing them. Row tails narrower than a vector use
- * masked loads and stores.
+ * max) and (3) the gradient. When the gradient overwrites its buffer and no soft cap is set, the
+ * row is first copied into its gradient row in bulk and all three sweeps run there in place, (2)
+ * storing each exp(x − max) for (3) to scale (one exp per element in all): C2 compiles a loop
+ * that loads and stores one segment much better than one that stores into a second segment
+ * (see {@link #rowSumExpInPlace}). Otherwise (3) recomputes the exponentials. Row tails
+ * narrower than a vector use masked loads and stores.
  *
  * <p>Each sweep is its own small method taking and returning scalars, so no vector value
  * crosses a call and C2 compiles each loop fully inlined (see {@link PanamaElementwiseKernels}).
@@ -77,29 +80,6 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   /** Whether {@code classes} takes the overlapping-tail sweeps. */
   static boolean overlapTail(int classes) {
     return classes > L && classes % L != 0;
-  }
-
-  /** {@link #rowSumExpStoreNextMax} with an overlapping tail; requires {@link #overlapTail}. */
-  static long rowSumExpStoreNextMaxOverlap(MemorySegment x, long base, long next, int classes,
-      float m, MemorySegment out) {
-    long tailOff = (base + classes - L) * 4;
-    FloatVector tx = FloatVector.fromMemorySegment(F, x, tailOff, NATIVE);
-    FloatVector nm = FloatVector.fromMemorySegment(F, x, (next + classes - L) * 4, NATIVE);
-    FloatVector s = FloatVector.zero(F);
-    int c = 0;
-    for (int bound = F.loopBound(classes); c < bound; c += L) {
-      long off = (base + c) * 4;
-      FloatVector e = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(m).lanewise(EXP);
-      e.intoMemorySegment(out, off, NATIVE);
-      s = s.add(e);
-      nm = nm.lanewise(MAX, FloatVector.fromMemorySegment(F, x, (next + c) * 4, NATIVE));
-    }
-    FloatVector te = tx.sub(m).lanewise(EXP);
-    te.intoMemorySegment(out, tailOff, NATIVE);
-    // count only lanes whose element index (classes − L + j) is ≥ c: the rest were summed above
-    s = s.add(te, F.indexInRange(classes - L - c, L));
-    return ((long) Float.floatToRawIntBits(s.reduceLanes(ADD)) << 32)
-        | (Float.floatToRawIntBits(nm.reduceLanes(MAX)) & 0xFFFF_FFFFL);
   }
 
   /** {@link #gradFromStored} with an overlapping tail; requires {@link #overlapTail}. */
@@ -177,34 +157,35 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   }
 
   /**
-   * {@link #rowSumExpStore} of the row at {@code base}, and in the same loop the maximum of the
-   * next row at {@code next}: the next row's first read from memory overlaps this row's
-   * exponentials instead of following them. Returns both floats packed in a long: the sum in
-   * the high half, the next row's maximum in the low half.
+   * Σ_c exp(g_c − m), replacing each g_c by exp(g_c − m). One segment for loads and stores: C2
+   * then hoists the segment's checks out of the loop, which it does not when a loop stores into
+   * one segment and loads from another (measured: such a loop ran 2× slower at this size).
    */
-  static long rowSumExpStoreNextMax(MemorySegment x, long base, long next, int classes, float m,
-      MemorySegment out) {
+  static float rowSumExpInPlace(MemorySegment g, long base, int classes, float m) {
     FloatVector s = FloatVector.zero(F);
-    FloatVector nm = FloatVector.broadcast(F, NEG_INF);
+    boolean tail = overlapTail(classes);
+    long tailOff = (base + classes - L) * 4;
+    // the overlapping tail is read before the main loop overwrites part of it
+    FloatVector tx = tail ? FloatVector.fromMemorySegment(F, g, tailOff, NATIVE) : s;
     int c = 0;
     for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
-      FloatVector e = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(m).lanewise(EXP);
-      e.intoMemorySegment(out, off, NATIVE);
+      FloatVector e = expNonPositive(FloatVector.fromMemorySegment(F, g, off, NATIVE).sub(m));
+      e.intoMemorySegment(g, off, NATIVE);
       s = s.add(e);
-      nm = nm.lanewise(MAX, FloatVector.fromMemorySegment(F, x, (next + c) * 4, NATIVE));
     }
-    if (c < classes) {
+    if (tail) {
+      FloatVector te = expNonPositive(tx.sub(m));
+      te.intoMemorySegment(g, tailOff, NATIVE);
+      s = s.add(te, F.indexInRange(classes - L - c, L));
+    } else if (c < classes) {
       long off = (base + c) * 4;
       VectorMask<Float> k = F.indexInRange(c, classes);
-      FloatVector e = FloatVector.fromMemorySegment(F, x, off, NATIVE, k).sub(m).lanewise(EXP);
-      e.intoMemorySegment(out, off, NATIVE, k);
+      FloatVector e = expNonPositive(FloatVector.fromMemorySegment(F, g, off, NATIVE, k).sub(m));
+      e.intoMemorySegment(g, off, NATIVE, k);
       s = s.add(e, k);
-      FloatVector v = FloatVector.fromMemorySegment(F, x, (next + c) * 4, NATIVE, k);
-      nm = nm.lanewise(MAX, v.blend(NEG_INF, k.not()));
     }
-    return ((long) Float.floatToRawIntBits(s.reduceLanes(ADD)) << 32)
-        | (Float.floatToRawIntBits(nm.reduceLanes(MAX)) & 0xFFFF_FFFFL);
+    return s.reduceLanes(ADD);
   }
 
   /** Σ_c cap·tanh(x_c/cap) − m, exponentiated and summed. */
@@ -446,14 +427,11 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       return total + ScalarSoftmaxKernels.INSTANCE.crossEntropy(x, targets, stride, classes, rest,
           r1, loss, grad, coef, acc, zScale, opt);
     }
-    boolean haveNext = false; // nextMax holds row r's maximum, found while sweeping row r − 1
     boolean tail = overlapTail(cls);
-    float nextMax = 0;
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
       int t = target(targets, r);
       if (t == opt.ignoreIndex()) {
-        haveNext = false;
         ignoredRow(loss, grad, r, base, cls, acc);
         continue;
       }
@@ -468,21 +446,18 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       }
       // with the pipelined sweep, rowMax would run once per call (first row, or after an ignored
       // row): too rarely for C2, and interpreted vector code boxes. A scalar scan there instead.
+      if (store && x != grad) {
+        // the row is copied into its gradient row and swept there in place: loops that load
+        // and store one segment run twice as fast as loops across two (rowSumExpInPlace)
+        MemorySegment.copy(x, base * 4, grad, base * 4, classes * 4);
+      }
       float m = cap > 0 ? rowMaxCapped(x, base, cls, cap)
-          : haveNext ? nextMax : store ? rowMaxScalar(x, base, cls) : rowMax(x, base, cls);
+          : store ? rowMax(grad, base, cls) : rowMax(x, base, cls);
       float s;
-      haveNext = false;
       if (cap > 0) {
         s = rowSumExpCapped(x, base, cls, cap, m);
       } else if (store) {
-        // the last row reads itself as "next": one code path, so it is as compiled as the rest
-        boolean last = r + 1 >= r1;
-        long nextBase = last ? base : base + stride;
-        long both = tail ? rowSumExpStoreNextMaxOverlap(x, base, nextBase, cls, m, grad)
-            : rowSumExpStoreNextMax(x, base, nextBase, cls, m, grad);
-        s = Float.intBitsToFloat((int) (both >>> 32));
-        nextMax = Float.intBitsToFloat((int) both);
-        haveNext = !last;
+        s = rowSumExpInPlace(grad, base, cls, m);
       } else {
         s = rowSumExp(x, base, cls, 1f, m);
       }
