@@ -3,7 +3,6 @@ package dev.fusedloss.internal;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
 import static jdk.incubator.vector.VectorOperators.ADD;
 import static jdk.incubator.vector.VectorOperators.EQ;
-import static jdk.incubator.vector.VectorOperators.EXP;
 import static jdk.incubator.vector.VectorOperators.F2D;
 import static jdk.incubator.vector.VectorOperators.LOG;
 import static jdk.incubator.vector.VectorOperators.NE;
@@ -126,12 +125,12 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     int c = 0;
     for (int bound = F.loopBound(classes); c < bound; c += L) {
       FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE);
-      s = s.add(v.mul(scale).sub(m).lanewise(EXP));
+      s = s.add(expNonPositive(v.mul(scale).sub(m)));
     }
     if (c < classes) {
       VectorMask<Float> k = F.indexInRange(c, classes);
       FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE, k);
-      s = s.add(v.mul(scale).sub(m).lanewise(EXP), k);
+      s = s.add(expNonPositive(v.mul(scale).sub(m)), k);
     }
     return s.reduceLanes(ADD);
   }
@@ -142,14 +141,14 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     int c = 0;
     for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
-      FloatVector e = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(m).lanewise(EXP);
+      FloatVector e = expNonPositive(FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(m));
       e.intoMemorySegment(out, off, NATIVE);
       s = s.add(e);
     }
     if (c < classes) {
       long off = (base + c) * 4;
       VectorMask<Float> k = F.indexInRange(c, classes);
-      FloatVector e = FloatVector.fromMemorySegment(F, x, off, NATIVE, k).sub(m).lanewise(EXP);
+      FloatVector e = expNonPositive(FloatVector.fromMemorySegment(F, x, off, NATIVE, k).sub(m));
       e.intoMemorySegment(out, off, NATIVE, k);
       s = s.add(e, k);
     }
@@ -207,12 +206,12 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     int c = 0;
     for (int bound = F.loopBound(classes); c < bound; c += L) {
       FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE);
-      s = s.add(v.mul(inv).lanewise(TANH).mul(cap).sub(m).lanewise(EXP));
+      s = s.add(expNonPositive(v.mul(inv).lanewise(TANH).mul(cap).sub(m)));
     }
     if (c < classes) {
       VectorMask<Float> k = F.indexInRange(c, classes);
       FloatVector v = FloatVector.fromMemorySegment(F, x, (base + c) * 4, NATIVE, k);
-      s = s.add(v.mul(inv).lanewise(TANH).mul(cap).sub(m).lanewise(EXP), k);
+      s = s.add(expNonPositive(v.mul(inv).lanewise(TANH).mul(cap).sub(m)), k);
     }
     return s.reduceLanes(ADD);
   }
@@ -307,7 +306,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     int c = 0;
     for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
-      FloatVector g = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(shift).lanewise(EXP)
+      FloatVector g = expNonPositive(FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(shift))
           .mul(a).sub(b);
       if (acc) {
         g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
@@ -327,7 +326,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
       FloatVector wv = FloatVector.fromMemorySegment(F, w, c * 4L, NATIVE);
-      FloatVector g = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(shift).lanewise(EXP)
+      FloatVector g = expNonPositive(FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(shift))
           .mul(a).sub(wv.mul(b));
       if (acc) {
         g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
@@ -351,7 +350,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
       FloatVector th = FloatVector.fromMemorySegment(F, x, off, NATIVE).mul(inv).lanewise(TANH);
-      FloatVector g = th.mul(cap).sub(shift).lanewise(EXP).mul(a).sub(b)
+      FloatVector g = expNonPositive(th.mul(cap).sub(shift)).mul(a).sub(b)
           .mul(th.mul(th).neg().add(1f));
       if (acc) {
         g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
@@ -613,7 +612,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       }
       FloatVector s = FloatVector.zero(F);
       for (int c = 0; c < cls; c++) {
-        FloatVector e = FloatVector.fromArray(F, col, c * L).sub(m).lanewise(EXP);
+        FloatVector e = expNonPositive(FloatVector.fromArray(F, col, c * L).sub(m));
         e.intoArray(col, c * L);
         s = s.add(e);
       }
@@ -686,7 +685,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     int c = 0;
     for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
-      FloatVector p = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(shift).lanewise(EXP);
+      FloatVector p = expNonPositive(FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(shift));
       FloatVector qc = FloatVector.fromMemorySegment(F, q, off, NATIVE).mul(keep).add(epsC);
       FloatVector g = p.mul(a).sub(qc.mul(coef));
       if (acc) {
@@ -704,7 +703,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     int c = 0;
     for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
-      FloatVector p = FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(shift).lanewise(EXP);
+      FloatVector p = expNonPositive(FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(shift));
       FloatVector qc = FloatVector.fromMemorySegment(F, q, off, NATIVE).mul(keep).add(epsC);
       FloatVector wv = FloatVector.fromMemorySegment(F, w, c * 4L, NATIVE);
       FloatVector g = p.mul(a).sub(wv.mul(qc).mul(coef));
@@ -817,7 +816,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       long off = (base + c) * 4;
       FloatVector tv = FloatVector.fromMemorySegment(F, t, off, NATIVE).mul(inv).sub(mt);
       FloatVector sv = FloatVector.fromMemorySegment(F, s, off, NATIVE).mul(inv).sub(ms);
-      FloatVector q = tv.lanewise(EXP).mul(invSt);
+      FloatVector q = expNonPositive(tv).mul(invSt);
       FloatVector term = q.mul(tv.sub(sv));
       acc = acc.add(term.blend(0f, q.compare(EQ, 0f)));
     }
@@ -838,8 +837,8 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     int c = 0;
     for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
-      FloatVector p = FloatVector.fromMemorySegment(F, s, off, NATIVE).mul(inv).sub(ms).lanewise(EXP);
-      FloatVector q = FloatVector.fromMemorySegment(F, t, off, NATIVE).mul(inv).sub(mt).lanewise(EXP);
+      FloatVector p = expNonPositive(FloatVector.fromMemorySegment(F, s, off, NATIVE).mul(inv).sub(ms));
+      FloatVector q = expNonPositive(FloatVector.fromMemorySegment(F, t, off, NATIVE).mul(inv).sub(mt));
       FloatVector g = p.mul(ks).sub(q.mul(kt));
       if (acc) {
         g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
