@@ -237,7 +237,7 @@ public final class Report {
         .append("move (element-wise: read 2 floats, write 1; cross entropy: read the logits and ")
         .append("the targets, write the gradient). `÷ copy` and `÷ exp` are the kernel's time over ")
         .append("the memory floor (a vector loop moving the same bytes) and the compute floor (a ")
-        .append("bare vector exp over the same elements); `×` columns are how many times faster ")
+        .append("bare vector exp over the same elements, with the kernels' own inline exp); `×` columns are how many times faster ")
         .append("the fused kernel is than that baseline (above 1 = fused is faster). B/op is JMH's ")
         .append("`gc.alloc.rate.norm`, which includes JMH's own bytes per iteration divided by ")
         .append("the calls in it (so slow calls show more); ⚠ marks a kernel whose B/op exceeds ")

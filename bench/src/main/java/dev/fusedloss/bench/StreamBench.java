@@ -20,7 +20,7 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * The memory reference for element-wise kernels: a vector loop that reads two float arrays and
  * writes one ({@code out = x + y}), the same bytes a fused loss-and-gradient call streams; and
- * the compute floor, a bare vector exp over the same elements.
+ * the compute floor, a bare vector exp over the same elements (the engine's inline exp).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)

@@ -16,8 +16,11 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>Large loops write the body of {@link #expNonPositive} out by hand rather than calling it:
  * a helper taking vectors stops being inlined once a loop body reaches C2's node cutoff, and
  * its arguments are then boxed.
+ *
+ * <p>Public only so that the benchmarks' baselines and compute floor use the same exp as the
+ * kernels; the package is internal and not exported from the module.
  */
-final class PanamaExp {
+public final class PanamaExp {
   static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
   static final FloatVector ONE = FloatVector.broadcast(F, 1f);
@@ -44,7 +47,7 @@ final class PanamaExp {
    * exp(v) for v ≤ 0: −∞ and v &lt; −104 give 0, NaN gives NaN. Positive v are not supported
    * (results are wrong above ~72).
    */
-  static FloatVector expNonPositive(FloatVector v) {
+  public static FloatVector expNonPositive(FloatVector v) {
     FloatVector nb = v.fma(LOG2E, MAGIC);
     FloatVector n = nb.sub(MAGIC);
     FloatVector r = n.fma(LN2_LO, n.fma(LN2_HI, v)); // v − n·ln 2 in two parts
