@@ -54,7 +54,8 @@ import java.lang.foreign.MemorySegment;
  * and every class index is checked before anything is written; a class index outside
  * {@code [0, C)} that is not {@code ignoreIndex} throws {@link IndexOutOfBoundsException} naming
  * the row and the value, and leaves every output untouched. Immutable and thread-safe; a call on
- * the calling thread allocates nothing. Large calls are split over threads as {@link
+ * the calling thread allocates nothing (the first call on a thread with at most 32 classes
+ * allocates that thread's small scratch arrays, kept for its life). Large calls are split over threads as {@link
  * #parallelism()} allows, with bitwise-identical results (see {@link Parallelism}).
  */
 public final class CrossEntropyLoss extends LossBase {

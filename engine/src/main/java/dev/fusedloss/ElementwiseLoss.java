@@ -55,7 +55,9 @@ import java.lang.foreign.MemorySegment;
  * Parallelism#auto()}); the results are bitwise identical for every thread count.
  *
  * <p>Instances are immutable and safe to share between threads; a call on the calling thread
- * allocates nothing.
+ * allocates nothing, except that the first call on each thread of some vectorized kernels
+ * (BCE with logits without weights, sigmoid focal) allocates that thread's 24 KB scratch
+ * buffer, kept for the thread's life (so with virtual threads, once per virtual thread).
  */
 public abstract sealed class ElementwiseLoss extends LossBase
     permits MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss,

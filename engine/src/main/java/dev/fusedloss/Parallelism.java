@@ -20,9 +20,12 @@ import java.util.concurrent.ForkJoinPool;
  * Splitting a call allocates a few small objects (the tasks and an array of partial sums); a call
  * on the calling thread allocates nothing.
  *
- * <p>Caveat: on the Vector API path the JDK evaluates {@code exp}, {@code log} and {@code tanh}
- * with different approximations before and after the JIT compiles a kernel (they differ in the
- * last bit of a few per cent of the values), and may add a vector's lanes in another order. Tasks
+ * <p>Caveat: on the Vector API path the JDK evaluates its vector {@code log}, {@code log1p},
+ * {@code tanh} and {@code exp} with different approximations before and after the JIT compiles
+ * a kernel (they differ in the last bit of a few per cent of the values), and may add a vector's
+ * lanes in another order. (The softmax kernels, unweighted BCE with logits and sigmoid focal
+ * compute exp from IEEE operations instead, whose bits do not depend on the JIT; they still use
+ * the JDK's lane sums, and log or tanh where they need them.) Tasks
  * reach a kernel through another call path than the calling thread's loop, which the JIT compiles
  * on its own schedule. So until the JIT has compiled a kernel on both paths — the first calls of
  * a JVM — results may differ in the last bits between runs and thread counts; from then on they
