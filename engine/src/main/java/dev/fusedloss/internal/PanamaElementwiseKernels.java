@@ -2,11 +2,9 @@ package dev.fusedloss.internal;
 
 import static jdk.incubator.vector.VectorOperators.ABS;
 import static jdk.incubator.vector.VectorOperators.ADD;
-import static jdk.incubator.vector.VectorOperators.ASHR;
 import static jdk.incubator.vector.VectorOperators.EQ;
 import static jdk.incubator.vector.VectorOperators.EXP;
 import static jdk.incubator.vector.VectorOperators.F2D;
-import static jdk.incubator.vector.VectorOperators.F2I;
 import static jdk.incubator.vector.VectorOperators.GE;
 import static jdk.incubator.vector.VectorOperators.GT;
 import static jdk.incubator.vector.VectorOperators.IS_NAN;
@@ -22,7 +20,6 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -55,11 +52,6 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   static final FloatVector K11 = FloatVector.broadcast(F, 1f / 11);
   static final FloatVector K13 = FloatVector.broadcast(F, 1f / 13);
   static final FloatVector K15 = FloatVector.broadcast(F, 1f / 15);
-  // Cephes expf coefficients (degree-6 polynomial on [−ln 2/2, ln 2/2], within 1 ulp)
-  static final FloatVector E2 = FloatVector.broadcast(F, 8.3334519073E-3f);
-  static final FloatVector E3 = FloatVector.broadcast(F, 4.1665795894E-2f);
-  static final FloatVector E4 = FloatVector.broadcast(F, 1.6666665459E-1f);
-  static final FloatVector E5 = FloatVector.broadcast(F, 5.0000001201E-1f);
   // 2·atanh(u)/u as a polynomial in u² on [0, 1/9] (minimax for relative error, 4e-9)
   static final FloatVector L0 = FloatVector.broadcast(F, 2f);
   static final FloatVector L1 = FloatVector.broadcast(F, 2 * 0.3333315849304199f);
@@ -360,9 +352,9 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   }
 
   /**
-   * One block of unweighted BCE with logits in the scratch segment ({@link #blocks}): z at 0, y at BLOCK, the
-   * gradient to add at 2·BLOCK when accumulating. Writes the gradient over z and the loss over
-   * y. No weight loads, the gradient as (σ − y)·coef, exp inline ({@link PanamaExp}: SVML's
+   * One block of unweighted BCE with logits in the scratch segment ({@link #blocks}): z at 0, y
+   * at BLOCK, the gradient to add at 2·BLOCK when accumulating. Writes the gradient over z and
+   * the loss over y. No weight loads, the gradient as (σ − y)·coef, exp inline ({@link PanamaExp}: SVML's
    * EXP is a call, and every vector live across it goes through the stack), max(±z, 0) folded
    * into |z| and a blend.
    */
