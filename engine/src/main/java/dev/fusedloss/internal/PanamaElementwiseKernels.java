@@ -43,15 +43,6 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   static final int L = F.length();
   static final ByteOrder NATIVE = ByteOrder.nativeOrder();
   private static final ScalarElementwiseKernels TAIL = ScalarElementwiseKernels.INSTANCE;
-  // coefficients 1/(2k+1) of the atanh series used for log1p
-  static final FloatVector K1 = FloatVector.broadcast(F, 1f);
-  static final FloatVector K3 = FloatVector.broadcast(F, 1f / 3);
-  static final FloatVector K5 = FloatVector.broadcast(F, 1f / 5);
-  static final FloatVector K7 = FloatVector.broadcast(F, 1f / 7);
-  static final FloatVector K9 = FloatVector.broadcast(F, 1f / 9);
-  static final FloatVector K11 = FloatVector.broadcast(F, 1f / 11);
-  static final FloatVector K13 = FloatVector.broadcast(F, 1f / 13);
-  static final FloatVector K15 = FloatVector.broadcast(F, 1f / 15);
   // 2·atanh(u)/u as a polynomial in u² on [0, 1/9] (minimax for relative error, 4e-9)
   static final FloatVector L0 = FloatVector.broadcast(F, 2f);
   static final FloatVector L1 = FloatVector.broadcast(F, 2 * 0.3333315849304199f);
@@ -237,57 +228,9 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   @Override
   public double bceWithLogits(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc, Periodic w, Periodic pw) {
-    if (w.ones && pw.ones) {
-      // unweighted (the common case): no weight loads, through the scratch blocks
-      return blocks(KIND_BCE_LOGITS, x, y, from, to, loss, grad, coef, acc, w, 0, 0, 0);
-    }
-    FloatVector one = FloatVector.broadcast(F, 1f);
-    DoubleVector s = DoubleVector.zero(D);
-    double tail = 0;
-    long i = from;
-    while (i < to) {
-      long end = runEnd(i, to, w, pw);
-      long wi = i % w.period;
-      long pi = i % pw.period;
-      for (long bound = i + F.loopBound(end - i); i < bound; i += L, wi += L, pi += L) {
-        long off = i * Float.BYTES;
-        FloatVector z = FloatVector.fromMemorySegment(F, x, off, NATIVE);
-        FloatVector t = FloatVector.fromMemorySegment(F, y, off, NATIVE);
-        FloatVector wv = FloatVector.fromMemorySegment(F, w.tile, wi * Float.BYTES, NATIVE);
-        FloatVector pwv = FloatVector.fromMemorySegment(F, pw.tile, pi * Float.BYTES, NATIVE);
-        FloatVector e = z.lanewise(ABS).neg().lanewise(EXP);
-        FloatVector r = one.div(e.add(1f));
-        FloatVector sig = e.mul(r).blend(r, z.compare(GE, 0f));
-        // log1p(e), e = exp(−|z|) ∈ (0, 1], as 2·atanh(u) = 2u·(1 + u²/3 + … + u¹⁴/15) with
-        // u = e/(2 + e) ≤ 1/3: within a few ulps, and ~3× cheaper than SVML's LOG1P on AVX2
-        FloatVector u = e.div(e.add(2f));
-        FloatVector u2 = u.mul(u);
-        FloatVector log1pE = u2.fma(K15, K13).fma(u2, K11).fma(u2, K9).fma(u2, K7).fma(u2, K5)
-            .fma(u2, K3).fma(u2, K1).mul(u.add(u));
-        FloatVector softplusNeg = log1pE.add(z.neg().max(0f)); // −ln σ(z)
-        FloatVector softplusPos = log1pE.add(z.max(0f)); // −ln(1 − σ(z))
-        FloatVector pt = pwv.mul(t);
-        // non-negative terms with the weights applied to the bounded factors first: no
-        // cancellation, and no overflow unless the loss itself overflows
-        FloatVector l = wv.mul(pt).mul(softplusNeg).add(wv.mul(one.sub(t)).mul(softplusPos));
-        FloatVector lw = pt.add(one).sub(t); // 1 + (pw − 1)·t
-        FloatVector g = lw.mul(sig).sub(pt).mul(wv.mul(coef));
-        s = s.add((DoubleVector) l.convertShape(F2D, D, 0)).add((DoubleVector) l.convertShape(F2D, D, 1));
-        if (loss != null) {
-          l.intoMemorySegment(loss, off, NATIVE);
-        }
-        if (grad != null) {
-          if (acc) {
-            g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
-          } else {
-            g.intoMemorySegment(grad, off, NATIVE);
-          }
-        }
-      }
-      tail += TAIL.bceWithLogits(x, y, i, end, loss, grad, coef, acc, w, pw);
-      i = end;
-    }
-    return s.reduceLanes(ADD) + tail;
+    // through the scratch blocks; without weights (the common case) no weight is copied or read
+    int kind = w.ones && pw.ones ? KIND_BCE_LOGITS : KIND_BCE_LOGITS_WEIGHTED;
+    return blocks(kind, x, y, from, to, loss, grad, coef, acc, w, pw, 0, 0, 0);
   }
 
   /** Vectors whose losses are summed in float before widening (see bceWithLogitsBlock). */
@@ -297,16 +240,28 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   static final int BLOCK = 2048;
 
   /**
-   * Per-thread scratch of three blocks, for kernels that copy their inputs in and outputs out in
+   * Per-thread scratch of five blocks (z, y, the gradient to add to, two weights), for kernels that copy their inputs in and outputs out in
    * bulk so that the vector loop loads and stores one segment. C2 hoists a segment's checks
    * out of such a loop; when a loop stores into one segment and loads from another it repeats
    * them every iteration, which measured twice as slow as the arithmetic of a 32K exp loop.
    */
   static final ThreadLocal<MemorySegment> SCRATCH =
-      ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(3L * BLOCK * Float.BYTES, 64));
+      ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(5L * BLOCK * Float.BYTES, 64));
 
   static final int KIND_BCE_LOGITS = 0;
   static final int KIND_SIGMOID_FOCAL = 1;
+  static final int KIND_BCE_LOGITS_WEIGHTED = 2;
+
+  /** Copies weights {@code p} of elements [i, i + len) to {@code dst} in the scratch. */
+  static void copyWeights(Periodic p, long i, int len, MemorySegment sc, long dst) {
+    for (long pos = 0; pos < len; ) {
+      long at = (i + pos) % p.period;
+      long run = Math.min(len - pos, p.period - at);
+      MemorySegment.copy(p.tile, at * Float.BYTES, sc, dst + pos * Float.BYTES,
+          run * Float.BYTES);
+      pos += run;
+    }
+  }
 
   /**
    * Runs a block kernel over [from, to) through {@link #SCRATCH}: z and y are copied in, the
@@ -314,11 +269,12 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
    * block's loop also reads one float per vector of the next block of z and y, so their memory
    * traffic overlaps this block's arithmetic (BCE with logits at 16M elements: 44 → 39 ms). The
    * kernel is chosen by {@code kind} (a switch, not a lambda: nothing is allocated per call);
-   * {@code p0..p2} are its parameters, {@code ones} the all-ones weight BCE's scalar tail takes.
+   * {@code p0..p2} are its parameters, {@code w} and {@code pw} BCE's weights (copied into the
+   * scratch per block for the weighted kernel; the unweighted one does not read them).
    * The ragged end goes to the scalar kernel.
    */
   private static double blocks(int kind, MemorySegment x, MemorySegment y, long from, long to,
-      MemorySegment loss, MemorySegment grad, float coef, boolean acc, Periodic ones,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc, Periodic w, Periodic pw,
       float p0, float p1, float p2) {
     MemorySegment sc = SCRATCH.get();
     double total = 0;
@@ -334,9 +290,14 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
         MemorySegment.copy(grad, i * Float.BYTES, sc, 2L * BLOCK * Float.BYTES, bytes);
       }
       long ahead = Math.max(from, Math.min(i + len, vecEnd - BLOCK)) * Float.BYTES;
-      total += kind == KIND_BCE_LOGITS
-          ? bceWithLogitsBlock(sc, len, coef, addInto, x, y, ahead)
-          : sigmoidFocalBlock(sc, len, coef, addInto, x, y, ahead, p0, p1, p2);
+      if (kind == KIND_BCE_LOGITS_WEIGHTED) {
+        copyWeights(w, i, len, sc, 3L * BLOCK * Float.BYTES);
+        copyWeights(pw, i, len, sc, 4L * BLOCK * Float.BYTES);
+      }
+      total += kind == KIND_SIGMOID_FOCAL
+          ? sigmoidFocalBlock(sc, len, coef, addInto, x, y, ahead, p0, p1, p2)
+          : bceWithLogitsBlock(sc, len, coef, addInto, x, y, ahead,
+              kind == KIND_BCE_LOGITS_WEIGHTED);
       if (grad != null) {
         MemorySegment.copy(sc, 0, grad, i * Float.BYTES, bytes);
       }
@@ -345,28 +306,30 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
       }
       i += len;
     }
-    if (kind == KIND_BCE_LOGITS) {
-      return total + TAIL.bceWithLogits(x, y, i, to, loss, grad, coef, acc, ones, ones);
+    if (kind != KIND_SIGMOID_FOCAL) {
+      return total + TAIL.bceWithLogits(x, y, i, to, loss, grad, coef, acc, w, pw);
     }
     return total + TAIL.sigmoidFocal(x, y, i, to, loss, grad, coef, acc, p0, p1, p2);
   }
 
   /**
-   * One block of unweighted BCE with logits in the scratch segment ({@link #blocks}): z at 0, y
-   * at BLOCK, the gradient to add at 2·BLOCK when accumulating. Writes the gradient over z and
-   * the loss over y. No weight loads, the gradient as (σ − y)·coef, exp inline ({@link PanamaExp}: SVML's
+   * One block of BCE with logits in the scratch segment ({@link #blocks}): z at 0, y at BLOCK,
+   * the gradient to add at 2·BLOCK when accumulating, and when {@code weighted} the weights at
+   * 3·BLOCK and 4·BLOCK. Writes the gradient over z and the loss over y. The flag is loop
+   * invariant: C2 unswitches the loop into an unweighted and a weighted copy (checked with -prof
+   * gc: 0 B/op for both), so the unweighted case loads no weight. No weight loads, the gradient as (σ − y)·coef, exp inline ({@link PanamaExp}: SVML's
    * EXP is a call, and every vector live across it goes through the stack), max(±z, 0) folded
    * into |z| and a blend.
    */
   private static double bceWithLogitsBlock(MemorySegment sc, int len, float coef, boolean acc,
-      MemorySegment x, MemorySegment y, long aheadOff) {
+      MemorySegment x, MemorySegment y, long aheadOff, boolean weighted) {
     FloatVector one = FloatVector.broadcast(F, 1f);
     DoubleVector s = DoubleVector.zero(D);
     double redone = 0;
     int touched = 0;
     // losses are summed in float over runs of SUM_RUN vectors, each run's sum then in double:
-    // widening every vector cost ~20 % of this loop, and a float sum of 16 non-negative terms
-    // per lane is within 16 ulps (1e-6) of exact
+    // widening every vector cost ~20 % of this loop, and a float sum of 16 terms per lane is
+    // within 16 ulps (1e-6) of the sum of their magnitudes
     for (int run = 0; run < len; run += SUM_RUN * L) {
       FloatVector fs = FloatVector.zero(F);
       int runEnd = Math.min(len, run + SUM_RUN * L);
@@ -396,11 +359,26 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
         FloatVector u = e.div(e.add(2f));
         FloatVector u2 = u.mul(u);
         FloatVector log1pE = u2.fma(L4, L3).fma(u2, L2).fma(u2, L1).fma(u2, L0).mul(u);
-        // t·softplus(−z) + (1 − t)·softplus(z) = log1p(e) + |z|·(z ≥ 0 ? 1 − t : t): both
-        // terms non-negative for t in [0, 1]; ±∞ with t at 1 or 0 gives ∞·0 = NaN, as the
-        // two-term form does
-        FloatVector l = a.mul(t.blend(one.sub(t), nonNeg)).add(log1pE);
-        FloatVector g = sig.sub(t).mul(coef);
+        FloatVector l;
+        FloatVector g;
+        if (weighted) {
+          FloatVector wv =
+              FloatVector.fromMemorySegment(F, sc, zo + 3L * BLOCK * Float.BYTES, NATIVE);
+          FloatVector pt =
+              FloatVector.fromMemorySegment(F, sc, zo + 4L * BLOCK * Float.BYTES, NATIVE).mul(t);
+          FloatVector softplusNeg = log1pE.add(a.blend(0f, nonNeg)); // −ln σ(z)
+          FloatVector softplusPos = log1pE.add(FloatVector.zero(F).blend(a, nonNeg));
+          // w·[pw·t·softplus(−z) + (1 − t)·softplus(z)] with the weights applied to bounded
+          // factors first: no cancellation, and no overflow unless the loss itself overflows
+          l = wv.mul(pt).mul(softplusNeg).add(wv.mul(one.sub(t)).mul(softplusPos));
+          g = pt.add(one).sub(t).mul(sig).sub(pt).mul(wv.mul(coef));
+        } else {
+          // t·softplus(−z) + (1 − t)·softplus(z) = log1p(e) + |z|·(z ≥ 0 ? 1 − t : t): both
+          // terms non-negative for t in [0, 1]; ±∞ with t at 1 or 0 gives ∞·0 = NaN, as the
+          // two-term form does
+          l = a.mul(t.blend(one.sub(t), nonNeg)).add(log1pE);
+          g = sig.sub(t).mul(coef);
+        }
         fs = fs.add(l);
         l.intoMemorySegment(sc, yo, NATIVE);
         if (acc) {
@@ -442,7 +420,8 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   public double sigmoidFocal(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc,
       float gamma, float a1, float a0) {
-    return blocks(KIND_SIGMOID_FOCAL, x, y, from, to, loss, grad, coef, acc, null, gamma, a1, a0);
+    return blocks(KIND_SIGMOID_FOCAL, x, y, from, to, loss, grad, coef, acc, null, null, gamma,
+        a1, a0);
   }
 
   /** One block of sigmoid focal loss in the scratch segment ({@link #blocks}). */
