@@ -56,8 +56,8 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>Instances are immutable and safe to share between threads; a call on the calling thread
  * allocates nothing, except that the first call on each thread of some vectorized kernels
- * (BCE with logits without weights, sigmoid focal) allocates that thread's 24 KB scratch
- * buffer, kept for the thread's life (so with virtual threads, once per virtual thread).
+ * (BCE with logits, sigmoid focal) allocates that thread's 40 KB scratch buffer, kept for the
+ * thread's life (so with virtual threads, once per virtual thread).
  */
 public abstract sealed class ElementwiseLoss extends LossBase
     permits MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss,
