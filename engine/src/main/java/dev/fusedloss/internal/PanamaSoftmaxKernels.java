@@ -135,26 +135,6 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     return s.reduceLanes(ADD);
   }
 
-  /** Σ_c exp(x_c − m), storing each exp(x_c − m) to {@code out} (which may be x itself). */
-  static float rowSumExpStore(MemorySegment x, long base, int classes, float m, MemorySegment out) {
-    FloatVector s = FloatVector.zero(F);
-    int c = 0;
-    for (int bound = F.loopBound(classes); c < bound; c += L) {
-      long off = (base + c) * 4;
-      FloatVector e = expNonPositive(FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(m));
-      e.intoMemorySegment(out, off, NATIVE);
-      s = s.add(e);
-    }
-    if (c < classes) {
-      long off = (base + c) * 4;
-      VectorMask<Float> k = F.indexInRange(c, classes);
-      FloatVector e = expNonPositive(FloatVector.fromMemorySegment(F, x, off, NATIVE, k).sub(m));
-      e.intoMemorySegment(out, off, NATIVE, k);
-      s = s.add(e, k);
-    }
-    return s.reduceLanes(ADD);
-  }
-
   /**
    * Σ_c exp(g_c − m), replacing each g_c by exp(g_c − m). One segment for the vector loads and
    * stores: C2 then hoists the segment's checks out of the loop, which it does not when a loop
@@ -746,8 +726,19 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
         continue;
       }
       double xt = at(x, base + t);
-      float m = rowMax(x, base, cls);
-      float s = store ? rowSumExpStore(x, base, cls, m, grad) : rowSumExp(x, base, cls, 1f, m);
+      float m;
+      float s;
+      if (store) {
+        // in place in the gradient row, as cross entropy does (see rowSumExpInPlace)
+        if (x != grad) {
+          MemorySegment.copy(x, base * 4, grad, base * 4, classes * 4);
+        }
+        m = rowMax(grad, base, cls);
+        s = rowSumExpInPlace(grad, base, cls, m, x, r + 1 < r1 ? base + stride : base);
+      } else {
+        m = rowMax(x, base, cls);
+        s = rowSumExp(x, base, cls, 1f, m);
+      }
       double lpt = (xt - m) - Math.log(s);
       double pt = Math.exp(lpt);
       double om = -Math.expm1(lpt); // 1 − p_t without cancellation
