@@ -93,15 +93,6 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     tail.intoMemorySegment(grad, tailOff, NATIVE);
   }
 
-  /** max_c x_c without vectors, for rows too rare to be worth (or get) a compiled vector loop. */
-  static float rowMaxScalar(MemorySegment x, long base, int classes) {
-    float m = NEG_INF;
-    for (int c = 0; c < classes; c++) {
-      m = Math.max(m, x.get(JAVA_FLOAT_UNALIGNED, (base + c) * 4));
-    }
-    return m;
-  }
-
   /** max_c cap·tanh(x_c/cap). */
   static float rowMaxCapped(MemorySegment x, long base, int classes, float cap) {
     float inv = 1f / cap;
