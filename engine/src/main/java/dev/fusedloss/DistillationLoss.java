@@ -12,7 +12,10 @@ import java.lang.foreign.MemorySegment;
  * {@code ℓ_i = T²·KL(softmax(teacher_i/T) ‖ softmax(student_i/T))
  *        = T²·Σ_c q_ic·(ln q_ic − log_softmax(student_i/T)_c)}, {@code q = softmax(teacher/T)},
  * fused per row: both log-sum-exps, the loss and the gradient without materialising either
- * distribution.
+ * distribution in caller memory. (Without {@code accumulate}, the Vector API path copies each
+ * row pair into a per-thread scratch buffer and keeps its exponentials there: two exps per
+ * element instead of five. A thread's first call, and its first call with longer rows,
+ * allocate that buffer, which it keeps for its life.)
  *
  * <p>Gradient with respect to the student logits: {@code T·(softmax(student/T) − q)}, divided by
  * the rows for {@link Reduction#BATCH_MEAN} (the default: PyTorch's

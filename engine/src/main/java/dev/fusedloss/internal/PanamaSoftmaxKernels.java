@@ -10,6 +10,7 @@ import static jdk.incubator.vector.VectorOperators.MAX;
 import static jdk.incubator.vector.VectorOperators.TANH;
 import static dev.fusedloss.internal.PanamaExp.expNonPositive;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.DoubleVector;
@@ -765,6 +766,9 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     double total = 0;
     float inv = 1f / temperature;
     double t2 = (double) temperature * temperature;
+    if (!acc) {
+      return distillationInScratch(s, t, stride, cls, r0, r1, loss, grad, coef, temperature);
+    }
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
       float ms = rowMax(s, base, cls) * inv;
@@ -773,11 +777,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       float st = rowSumExp(t, base, cls, inv, mt);
       // Σ q_c (t_c − s_c)/T with q = softmax(t/T); masked teacher classes (q = 0) add nothing
       double cross = distillCross(s, t, base, cls, inv, ms, mt, 1f / st);
-      double l = t2 * (cross + (Math.log(ss) - Math.log(st)));
-      if (loss != null) {
-        loss.set(JAVA_FLOAT_UNALIGNED, r * 4, (float) l);
-      }
-      total += (float) l;
+      total += distillRowLoss(t2, cross, ss, st, loss, r);
       if (grad != null) {
         float k = temperature * coef;
         distillGrad(s, t, base, cls, inv, ms, mt, k / ss, k / st, grad, acc);
@@ -814,6 +814,124 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   }
 
   /** grad_c (+)= exp(s_c/T − ms)·ks − exp(t_c/T − mt)·kt (k·(p_c − q_c) with k/Σexp folded in). */
+  /** T²·(cross + ln Σp̃ − ln Σq̃) as a float, stored as row r's loss when {@code loss} is given. */
+  static float distillRowLoss(double t2, double cross, float ss, float st, MemorySegment loss,
+      long r) {
+    float l = (float) (t2 * (cross + (Math.log(ss) - Math.log(st))));
+    if (loss != null) {
+      loss.set(JAVA_FLOAT_UNALIGNED, r * 4, l);
+    }
+    return l;
+  }
+
+  /** Per-thread row scratch of {@link #distillationInScratch}; grows to the largest row seen. */
+  static final class RowScratch {
+    MemorySegment seg = MemorySegment.NULL;
+    final float[] sums = new float[3];
+
+    MemorySegment atLeast(long floats) {
+      if (seg.byteSize() < floats * 4) {
+        seg = Arena.ofAuto().allocate(Math.max(floats, 4096) * 4, 64);
+      }
+      return seg;
+    }
+  }
+
+  static final ThreadLocal<RowScratch> ROW_SCRATCH = ThreadLocal.withInitial(RowScratch::new);
+
+  /**
+   * Distillation without accumulation, each row pair copied into a per-thread scratch (student
+   * at 0, teacher at {@code pad}) so every sweep loads and stores one segment: the maxima, then
+   * one pass storing p̃ = exp(s/T − ms) and q̃ = exp(t/T − mt) with their sums and Σ q̃·(u − v),
+   * then the gradient p̃·k/Σp̃ − q̃·k/Σq̃ in the scratch, copied out. Two exps per element where
+   * the streaming form takes five. The first call on a thread, and the first with a longer row,
+   * allocate the scratch (two rows, at least 32 KB), kept for the thread's life.
+   */
+  static double distillationInScratch(MemorySegment s, MemorySegment t, long stride, int cls,
+      long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, float temperature) {
+    float inv = 1f / temperature;
+    double t2 = (double) temperature * temperature;
+    int pad = (cls + 15) & ~15; // the teacher's row starts 64-byte aligned
+    RowScratch rs = ROW_SCRATCH.get();
+    MemorySegment sc = rs.atLeast(2L * pad);
+    double total = 0;
+    for (long r = r0; r < r1; r++) {
+      long base = r * stride;
+      MemorySegment.copy(s, base * 4, sc, 0, cls * 4L);
+      MemorySegment.copy(t, base * 4, sc, pad * 4L, cls * 4L);
+      float ms = rowMax(sc, 0, cls) * inv;
+      float mt = rowMax(sc, pad, cls) * inv;
+      distillExps(sc, cls, pad, inv, ms, mt, rs.sums);
+      float ss = rs.sums[0];
+      float st = rs.sums[1];
+      // Σ q_c (t_c − s_c)/T with q = softmax(t/T); masked teacher classes (q = 0) add nothing
+      double cross = rs.sums[2] / (double) st;
+      total += distillRowLoss(t2, cross, ss, st, loss, r);
+      if (grad != null) {
+        float k = temperature * coef;
+        float ks = k / ss;
+        float kt = k / st;
+        for (int c = 0; c < cls; c += L) { // the padding lanes are scratch: never copied out
+          long off = c * 4L;
+          FloatVector.fromMemorySegment(F, sc, off, NATIVE).mul(ks)
+              .sub(FloatVector.fromMemorySegment(F, sc, off + pad * 4L, NATIVE).mul(kt))
+              .intoMemorySegment(sc, off, NATIVE);
+        }
+        MemorySegment.copy(sc, 0, grad, base * 4, cls * 4L);
+      }
+    }
+    return total;
+  }
+
+  /**
+   * The exponentials of a row pair in the scratch, in place: p̃ over the student (at 0), q̃ over
+   * the teacher (at {@code pad}); writes Σp̃, Σq̃ and Σ q̃·(u − v) (u = t/T − mt, v = s/T − ms,
+   * terms with q̃ = 0 left out) to {@code sums}.
+   */
+  static void distillExps(MemorySegment sc, int cls, int pad, float inv, float ms, float mt,
+      float[] sums) {
+    FloatVector sp = FloatVector.zero(F);
+    FloatVector sq = sp;
+    FloatVector cross = sp;
+    int c = 0;
+    for (int bound = F.loopBound(cls); c < bound; c += L) {
+      long so = c * 4L;
+      long to = so + pad * 4L;
+      FloatVector v = FloatVector.fromMemorySegment(F, sc, so, NATIVE).mul(inv).sub(ms);
+      FloatVector u = FloatVector.fromMemorySegment(F, sc, to, NATIVE).mul(inv).sub(mt);
+      FloatVector p = expNonPositive(v);
+      FloatVector q = expNonPositive(u);
+      p.intoMemorySegment(sc, so, NATIVE);
+      q.intoMemorySegment(sc, to, NATIVE);
+      sp = sp.add(p);
+      sq = sq.add(q);
+      cross = cross.add(q.mul(u.sub(v)).blend(0f, q.compare(EQ, 0f)));
+    }
+    // the ragged end element by element: a masked vector tail here made this method too large
+    // for C2 to inline the exps, and they boxed (256 B a row at 10 classes)
+    float tp = 0;
+    float tq = 0;
+    float tc = 0;
+    for (; c < cls; c++) {
+      long so = c * 4L;
+      long to = so + pad * 4L;
+      float v = sc.get(JAVA_FLOAT_UNALIGNED, so) * inv - ms;
+      float u = sc.get(JAVA_FLOAT_UNALIGNED, to) * inv - mt;
+      float p = (float) Math.exp(v);
+      float q = (float) Math.exp(u);
+      sc.set(JAVA_FLOAT_UNALIGNED, so, p);
+      sc.set(JAVA_FLOAT_UNALIGNED, to, q);
+      tp += p;
+      tq += q;
+      if (q != 0) {
+        tc += q * (u - v);
+      }
+    }
+    sums[0] = sp.reduceLanes(ADD) + tp;
+    sums[1] = sq.reduceLanes(ADD) + tq;
+    sums[2] = cross.reduceLanes(ADD) + tc;
+  }
+
   static void distillGrad(MemorySegment s, MemorySegment t, long base, int classes, float inv,
       float ms, float mt, float ks, float kt, MemorySegment grad, boolean acc) {
     int c = 0;
