@@ -240,8 +240,9 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   static final int BLOCK = 2048;
 
   /**
-   * Per-thread scratch of five blocks (z, y, the gradient to add to, two weights), for kernels that copy their inputs in and outputs out in
-   * bulk so that the vector loop loads and stores one segment. C2 hoists a segment's checks
+   * Per-thread scratch of five blocks (z, y, the gradient to add to, two weights), for kernels
+   * that copy their inputs in and outputs out in bulk so that the vector loop loads and stores
+   * one segment. C2 hoists a segment's checks
    * out of such a loop; when a loop stores into one segment and loads from another it repeats
    * them every iteration, which measured twice as slow as the arithmetic of a 32K exp loop.
    */
@@ -317,9 +318,9 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
    * the gradient to add at 2·BLOCK when accumulating, and when {@code weighted} the weights at
    * 3·BLOCK and 4·BLOCK. Writes the gradient over z and the loss over y. The flag is loop
    * invariant: C2 unswitches the loop into an unweighted and a weighted copy (checked with -prof
-   * gc: 0 B/op for both), so the unweighted case loads no weight. No weight loads, the gradient as (σ − y)·coef, exp inline ({@link PanamaExp}: SVML's
-   * EXP is a call, and every vector live across it goes through the stack), max(±z, 0) folded
-   * into |z| and a blend.
+   * gc: 0 B/op for both), so the unweighted case loads no weight and takes its gradient as
+   * (σ − y)·coef. The exp is inline ({@link PanamaExp}: SVML's EXP is a call, and every vector
+   * live across it goes through the stack).
    */
   private static double bceWithLogitsBlock(MemorySegment sc, int len, float coef, boolean acc,
       MemorySegment x, MemorySegment y, long aheadOff, boolean weighted) {

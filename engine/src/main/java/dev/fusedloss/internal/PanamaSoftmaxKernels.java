@@ -427,8 +427,6 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
         sumWx = cap > 0 ? rowWeightedSum(x, w, base, cls, cap)
             : w == null ? rowSum(x, base, cls) : rowDot(x, w, base, cls);
       }
-      // with the pipelined sweep, rowMax would run once per call (first row, or after an ignored
-      // row): too rarely for C2, and interpreted vector code boxes. A scalar scan there instead.
       if (store && x != grad) {
         // the row is copied into its gradient row and swept there in place: loops that load
         // and store one segment run twice as fast as loops across two (rowSumExpInPlace)
@@ -763,12 +761,12 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, boolean acc,
       float temperature) {
     int cls = (int) classes; // RowArgs caps classes below 2^31: int loops stay counted
-    double total = 0;
-    float inv = 1f / temperature;
-    double t2 = (double) temperature * temperature;
     if (!acc) {
       return distillationInScratch(s, t, stride, cls, r0, r1, loss, grad, coef, temperature);
     }
+    double total = 0;
+    float inv = 1f / temperature;
+    double t2 = (double) temperature * temperature;
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
       float ms = rowMax(s, base, cls) * inv;
@@ -780,7 +778,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       total += distillRowLoss(t2, cross, ss, st, loss, r);
       if (grad != null) {
         float k = temperature * coef;
-        distillGrad(s, t, base, cls, inv, ms, mt, k / ss, k / st, grad, acc);
+        distillGradAdd(s, t, base, cls, inv, ms, mt, k / ss, k / st, grad);
       }
     }
     return total;
@@ -813,7 +811,6 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     return acc.reduceLanes(ADD) + tail;
   }
 
-  /** grad_c (+)= exp(s_c/T − ms)·ks − exp(t_c/T − mt)·kt (k·(p_c − q_c) with k/Σexp folded in). */
   /** T²·(cross + ln Σp̃ − ln Σq̃) as a float, stored as row r's loss when {@code loss} is given. */
   static float distillRowLoss(double t2, double cross, float ss, float st, MemorySegment loss,
       long r) {
@@ -932,31 +929,29 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     sums[2] = cross.reduceLanes(ADD) + tc;
   }
 
-  static void distillGrad(MemorySegment s, MemorySegment t, long base, int classes, float inv,
-      float ms, float mt, float ks, float kt, MemorySegment grad, boolean acc) {
+  /**
+   * grad_c += exp(s_c/T − ms)·ks − exp(t_c/T − mt)·kt (k·(p_c − q_c) with k/Σexp folded in):
+   * the accumulating path; without accumulation {@link #distillationInScratch} runs instead.
+   */
+  static void distillGradAdd(MemorySegment s, MemorySegment t, long base, int classes, float inv,
+      float ms, float mt, float ks, float kt, MemorySegment grad) {
     int c = 0;
     for (int bound = F.loopBound(classes); c < bound; c += L) {
       long off = (base + c) * 4;
       FloatVector p = expNonPositive(FloatVector.fromMemorySegment(F, s, off, NATIVE).mul(inv).sub(ms));
       FloatVector q = expNonPositive(FloatVector.fromMemorySegment(F, t, off, NATIVE).mul(inv).sub(mt));
-      FloatVector g = p.mul(ks).sub(q.mul(kt));
-      if (acc) {
-        g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
-      } else {
-        g.intoMemorySegment(grad, off, NATIVE);
-      }
+      p.mul(ks).sub(q.mul(kt)).add(FloatVector.fromMemorySegment(F, grad, off, NATIVE))
+          .intoMemorySegment(grad, off, NATIVE);
     }
     for (; c < classes; c++) {
       long off = (base + c) * 4;
       double p = Math.exp(s.get(JAVA_FLOAT_UNALIGNED, off) * (double) inv - ms);
       double q = Math.exp(t.get(JAVA_FLOAT_UNALIGNED, off) * (double) inv - mt);
-      float gv = (float) (p * ks - q * kt);
-      if (acc) {
-        gv += grad.get(JAVA_FLOAT_UNALIGNED, off);
-      }
-      grad.set(JAVA_FLOAT_UNALIGNED, off, gv);
+      grad.set(JAVA_FLOAT_UNALIGNED, off,
+          (float) (p * ks - q * kt) + grad.get(JAVA_FLOAT_UNALIGNED, off));
     }
   }
+
 
   @Override
   public double nll(MemorySegment x, MemorySegment targets, long stride, long classes, long r0,
