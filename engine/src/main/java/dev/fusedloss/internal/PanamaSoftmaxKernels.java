@@ -17,6 +17,7 @@ import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -501,28 +502,36 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     final float[] rows = new float[SMALL_C * L];
     final float[] targetLogit = new float[L];
     final float[] ignored = new float[L];
+    final float[] max = new float[L];
     final float[] scale = new float[L];
     final int[] target = new int[L];
   }
 
   static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
-  /** The gradient of a block from the exponentials in the scratch, into its packed rows. */
-  static void smallGrad(Scratch sc, int cls, float coef, int ignore) {
-    float[] col = sc.columns;
-    FloatVector k = FloatVector.fromArray(F, sc.scale, 0);
-    for (int c = 0; c < cls; c++) {
-      FloatVector.fromArray(F, col, c * L).mul(k).intoArray(col, c * L);
-    }
-    for (int i = 0; i < L; i++) {
-      if (sc.target[i] == ignore) { // exactly 0, even where the row holds NaN or ∞
-        java.util.Arrays.fill(sc.rows, i * cls, (i + 1) * cls, 0f);
-        continue;
+  /** GATHER[c][i] = i·c: lane i of a gather at column offset k reads element k of packed row i. */
+  static final int[][] GATHER = new int[SMALL_C + 1][];
+  /**
+   * ROW_OF[c][j·L + l] = (j·L + l) / c: the row of lane l of packed vector j, so a vector holding
+   * one value per row (lane = row) spreads over the packed layout with one rearrange.
+   */
+  @SuppressWarnings("unchecked")
+  static final VectorShuffle<Float>[][] ROW_OF = new VectorShuffle[SMALL_C + 1][];
+
+  static {
+    for (int c = 1; c <= SMALL_C; c++) {
+      GATHER[c] = new int[L];
+      for (int i = 0; i < L; i++) {
+        GATHER[c][i] = i * c;
       }
-      for (int c = 0; c < cls; c++) {
-        sc.rows[i * cls + c] = col[c * L + i];
+      ROW_OF[c] = new VectorShuffle[c];
+      int[] row = new int[L];
+      for (int j = 0; j < c; j++) {
+        for (int l = 0; l < L; l++) {
+          row[l] = (j * L + l) / c;
+        }
+        ROW_OF[c][j] = VectorShuffle.fromArray(F, row, 0);
       }
-      sc.rows[i * cls + sc.target[i]] -= coef;
     }
   }
 
@@ -549,42 +558,63 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   }
 
   /**
+   * The gradient of a block in its packed rows: exp(x − m)·coef/S, then −coef at each target
+   * (ignored rows: exactly 0, even where the row holds NaN or ∞).
+   */
+  static void smallGrad(Scratch sc, float[] rows, int cls, float coef, int ignore) {
+    VectorShuffle<Float>[] rowOf = ROW_OF[cls];
+    FloatVector m = FloatVector.fromArray(F, sc.max, 0);
+    FloatVector k = FloatVector.fromArray(F, sc.scale, 0);
+    for (int j = 0; j < cls; j++) {
+      VectorShuffle<Float> row = rowOf[j];
+      FloatVector e = expNonPositive(FloatVector.fromArray(F, rows, j * L).sub(m.rearrange(row)));
+      e.mul(k.rearrange(row)).intoArray(rows, j * L);
+    }
+    for (int i = 0; i < L; i++) {
+      if (sc.target[i] != ignore) {
+        rows[i * cls + sc.target[i]] -= coef;
+      } else {
+        java.util.Arrays.fill(rows, i * cls, (i + 1) * cls, 0f);
+      }
+    }
+  }
+
+  /**
    * Plain cross entropy (no weight, smoothing, z-loss, soft cap or accumulation) of rows with
    * at most {@link #SMALL_C} classes: {@code blocks} blocks of L rows from {@code r0}. A block is
-   * transposed into a per-thread scratch (column c of the block is L consecutive floats), so
-   * each lane holds one row and the max, Σexp, log and loss of L rows are one vector op each —
-   * instead of two horizontal reductions and a scalar log per row. Rows move in and out with
-   * bulk copies; the transposition is between heap arrays. The exponentials stay in the scratch;
-   * the gradient {@code exp(x − m)·coef/S − coef·[c = t]} is formed there and transposed back. (A gather would avoid the scalar transposition, but the Vector API does
-   * not intrinsify gathers on AVX2.)
+   * bulk-copied into a per-thread packed scratch (L rows of {@code cls} floats: exactly
+   * {@code cls} vectors). Gathers read it column by column, one row per lane, so the max, Σexp,
+   * log and loss of L rows are one vector op each instead of two horizontal reductions and a
+   * scalar log per row. The gradient {@code exp(x − m)·coef/S − coef·[c = t]} is then formed in
+   * the packed layout: each row's m and coef/S reach its lanes through one rearrange, and the
+   * exponentials are recomputed (bit for bit the ones summed) rather than transposed back.
    */
   static double crossEntropySmall(MemorySegment x, MemorySegment targets, long stride, int cls,
       long r0, long blocks, MemorySegment loss, MemorySegment grad, float coef, int ignore) {
     Scratch sc = SCRATCH.get();
     float[] col = sc.columns;
+    float[] rows = sc.rows;
+    int[] gather = GATHER[cls];
     double total = 0;
     for (long b = 0; b < blocks; b++) {
       long rb = r0 + b * L;
-      copyIn(x, rb, stride, cls, sc.rows);
+      copyIn(x, rb, stride, cls, rows);
+      FloatVector m = FloatVector.broadcast(F, NEG_INF);
+      for (int c = 0; c < cls; c++) {
+        FloatVector v = FloatVector.fromArray(F, rows, c, gather, 0);
+        v.intoArray(col, c * L);
+        m = m.lanewise(MAX, v);
+      }
+      FloatVector s = FloatVector.zero(F);
+      for (int c = 0; c < cls; c++) {
+        s = s.add(expNonPositive(FloatVector.fromArray(F, col, c * L).sub(m)));
+      }
       for (int i = 0; i < L; i++) {
-        for (int c = 0; c < cls; c++) {
-          col[c * L + i] = sc.rows[i * cls + c];
-        }
         int t = target(targets, rb + i);
         sc.target[i] = t;
         boolean skip = t == ignore;
         sc.ignored[i] = skip ? 1f : 0f;
-        sc.targetLogit[i] = skip ? 0f : col[t * L + i];
-      }
-      FloatVector m = FloatVector.broadcast(F, NEG_INF);
-      for (int c = 0; c < cls; c++) {
-        m = m.lanewise(MAX, FloatVector.fromArray(F, col, c * L));
-      }
-      FloatVector s = FloatVector.zero(F);
-      for (int c = 0; c < cls; c++) {
-        FloatVector e = expNonPositive(FloatVector.fromArray(F, col, c * L).sub(m));
-        e.intoArray(col, c * L);
-        s = s.add(e);
+        sc.targetLogit[i] = skip ? 0f : rows[i * cls + t];
       }
       VectorMask<Float> skip = FloatVector.fromArray(F, sc.ignored, 0).compare(NE, 0f);
       // (m − x_t) + log S: exact for huge logits, as in the per-row path
@@ -596,13 +626,15 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       // a scalar running total: a vector carried across this loop boxed in some compilations
       total += ((DoubleVector) l.convertShape(F2D, D, 0)).reduceLanes(ADD)
           + ((DoubleVector) l.convertShape(F2D, D, 1)).reduceLanes(ADD);
-      if (grad != null) {
-        // per-row scale coef/S (0 for ignored rows), kept as scalars so no vector crosses the
-        // call below
-        FloatVector.broadcast(F, coef).div(s).blend(0f, skip).intoArray(sc.scale, 0);
-        smallGrad(sc, cls, coef, ignore);
-        copyOut(sc.rows, grad, rb, stride, cls);
+      if (grad == null) {
+        continue;
       }
+      // per-row max and scale coef/S (0 for ignored rows), passed as scalars: a vector crossing
+      // the call boxes
+      m.intoArray(sc.max, 0);
+      FloatVector.broadcast(F, coef).div(s).blend(0f, skip).intoArray(sc.scale, 0);
+      smallGrad(sc, rows, cls, coef, ignore);
+      copyOut(rows, grad, rb, stride, cls);
     }
     return total;
   }
