@@ -1,5 +1,6 @@
 package dev.fusedloss.bench;
 
+import dev.fusedloss.CrossEntropyLoss;
 import dev.fusedloss.DistillationLoss;
 import dev.fusedloss.KLDivLoss;
 import dev.fusedloss.LogSoftmax;
@@ -19,15 +20,15 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 
 /**
- * Inputs of the other softmax-family losses (NLL, softmax focal, KL, distillation,
- * log-softmax), allocated once per trial; {@link #run()} makes one loss + gradient call.
+ * Inputs of the other softmax-family losses (NLL, cross entropy with soft targets, softmax
+ * focal, KL, distillation, log-softmax), allocated once per trial; {@link #run()} makes one loss + gradient call.
  */
 @State(Scope.Benchmark)
 public class RowLossState {
   @Param({"1024x32000", "65536x10"})
   public String shape;
 
-  @Param({"nll", "softmaxFocal", "klDiv", "distillation", "logSoftmax"})
+  @Param({"nll", "softCE", "softmaxFocal", "klDiv", "distillation", "logSoftmax"})
   public String loss;
 
   long rows;
@@ -41,6 +42,7 @@ public class RowLossState {
   SoftmaxFocalLoss focal;
   KLDivLoss kl;
   DistillationLoss distill;
+  CrossEntropyLoss softCe;
 
   @Setup(Level.Trial)
   public void setup() {
@@ -64,14 +66,21 @@ public class RowLossState {
     if (loss.equals("nll") || loss.equals("klDiv")) {
       LogSoftmax.apply(x, classes, rows, classes, x); // these take log-probabilities
     }
-    if (loss.equals("klDiv")) {
+    if (loss.equals("klDiv") || loss.equals("softCE")) {
       LogSoftmax.apply(second, classes, rows, classes, second);
+    }
+    if (loss.equals("softCE")) { // target probabilities: softmax rows
+      for (long i = 0; i < n; i++) {
+        second.setAtIndex(ValueLayout.JAVA_FLOAT, i,
+            (float) Math.exp(second.getAtIndex(ValueLayout.JAVA_FLOAT, i)));
+      }
     }
     Parallelism one = Parallelism.sequential(); // ParallelBench measures threads
     nll = NLLLoss.builder().build().withParallelism(one);
     focal = SoftmaxFocalLoss.builder().gamma(2f).build().withParallelism(one);
     kl = KLDivLoss.of(Reduction.BATCH_MEAN, true).withParallelism(one);
     distill = DistillationLoss.of(Reduction.BATCH_MEAN, 2f).withParallelism(one);
+    softCe = CrossEntropyLoss.builder().labelSmoothing(0.1f).build().withParallelism(one);
     for (int i = 0; i < 200; i++) { // compile on the whole buffer is slow: warm up first
       run(Math.min(rows, Math.max(1, 65536 / classes)));
     }
@@ -85,6 +94,8 @@ public class RowLossState {
     return switch (loss) {
       case "nll" -> nll.compute(x, classes, targets, n, classes, null, grad, 1f, false);
       case "softmaxFocal" -> focal.compute(x, classes, targets, n, classes, null, grad, 1f, false);
+      case "softCE" ->
+          softCe.computeSoft(x, classes, second, n, classes, null, grad, 1f, false);
       case "klDiv" -> kl.compute(x, second, n, classes, null, grad, 1f, false);
       case "distillation" -> distill.compute(x, second, classes, n, classes, null, grad, 1f, false);
       case "logSoftmax" -> {

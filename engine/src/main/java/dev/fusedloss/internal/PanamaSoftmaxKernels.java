@@ -648,6 +648,9 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     double eps = smoothing;
     float epsC = (float) (eps / classes);
     float keep = (float) (1 - eps);
+    if (weight == null && !acc) {
+      return softCrossEntropyInScratch(x, q, stride, cls, r0, r1, loss, grad, coef, keep, epsC);
+    }
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
       // Σ w q' and Σ w q' x for this row (read before an in-place gradient overwrites x)
@@ -672,6 +675,100 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       }
     }
     return total;
+  }
+
+  /**
+   * Soft-target cross entropy without class weights or accumulation, each row pair copied into
+   * the per-thread row scratch (logits at 0, targets at {@code pad}) so every sweep loads and
+   * stores one segment (see {@link #distillationInScratch}): the max, then one pass storing
+   * e = exp(x − m) with Σe, Σq' and Σ q'·(m − x) (q' = keep·q + epsC), then the gradient
+   * e·(Σq'·coef/Σe) − q'·coef in the scratch, copied out. The loss Σq'·log Σe + Σ q'·(m − x) sums
+   * non-negative terms (no cancellation); a row whose float Σ q'·(m − x) is not finite is summed
+   * again in double from the inputs. Inputs are read in full before anything is written, so the
+   * gradient may alias either input.
+   */
+  static double softCrossEntropyInScratch(MemorySegment x, MemorySegment q, long stride, int cls,
+      long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, float keep,
+      float epsC) {
+    int pad = (cls + 15) & ~15; // the targets' row starts 64-byte aligned
+    RowScratch rs = ROW_SCRATCH.get();
+    MemorySegment sc = rs.atLeast(2L * pad);
+    double total = 0;
+    for (long r = r0; r < r1; r++) {
+      long base = r * stride;
+      MemorySegment.copy(x, base * 4, sc, 0, cls * 4L);
+      MemorySegment.copy(q, base * 4, sc, pad * 4L, cls * 4L);
+      float m = rowMax(sc, 0, cls);
+      softExps(sc, cls, pad, m, keep, epsC, rs.sums);
+      float se = rs.sums[0];
+      double wq = rs.sums[1];
+      double cross = rs.sums[2];
+      if (!Float.isFinite(rs.sums[2])) {
+        // m − x or the float sum overflowed (logits near ±3.4e38), or an input is NaN/∞: the
+        // sum again in double from the inputs, which nothing has overwritten yet
+        cross = 0;
+        for (int c = 0; c < cls; c++) {
+          cross += (keep * (double) at(q, base + c) + epsC) * ((double) m - at(x, base + c));
+        }
+      }
+      double l = wq * Math.log(se) + cross;
+      if (loss != null) {
+        loss.set(JAVA_FLOAT_UNALIGNED, r * 4, (float) l);
+      }
+      total += (float) l;
+      if (grad != null) {
+        float a = (float) (wq * coef / se);
+        float kc = keep * coef;
+        float ec = epsC * coef;
+        for (int c = 0; c < cls; c += L) { // the padding lanes are scratch: never copied out
+          long off = c * 4L;
+          FloatVector.fromMemorySegment(F, sc, off, NATIVE).mul(a)
+              .sub(FloatVector.fromMemorySegment(F, sc, off + pad * 4L, NATIVE).fma(kc, ec))
+              .intoMemorySegment(sc, off, NATIVE);
+        }
+        MemorySegment.copy(sc, 0, grad, base * 4, cls * 4L);
+      }
+    }
+    return total;
+  }
+
+  /**
+   * e = exp(x − m) in place over the logits in the scratch (at 0), with Σe, Σq' and Σq'·(m − x)
+   * written to {@code sums} (targets q at {@code pad}, q' = keep·q + epsC).
+   */
+  static void softExps(MemorySegment sc, int cls, int pad, float m, float keep, float epsC,
+      float[] sums) {
+    FloatVector se = FloatVector.zero(F);
+    FloatVector sq = se;
+    FloatVector cross = se;
+    int c = 0;
+    for (int bound = F.loopBound(cls); c < bound; c += L) {
+      long off = c * 4L;
+      FloatVector d = FloatVector.fromMemorySegment(F, sc, off, NATIVE).sub(m);
+      FloatVector qc = FloatVector.fromMemorySegment(F, sc, off + pad * 4L, NATIVE).fma(keep, epsC);
+      FloatVector e = expNonPositive(d);
+      e.intoMemorySegment(sc, off, NATIVE);
+      se = se.add(e);
+      sq = sq.add(qc);
+      cross = cross.sub(qc.mul(d));
+    }
+    // the ragged end element by element, as in distillExps (a masked tail boxed there)
+    float te = 0;
+    float tq = 0;
+    float tc = 0;
+    for (; c < cls; c++) {
+      long off = c * 4L;
+      float d = sc.get(JAVA_FLOAT_UNALIGNED, off) - m;
+      float qc = keep * sc.get(JAVA_FLOAT_UNALIGNED, off + pad * 4L) + epsC;
+      float e = (float) Math.exp(d);
+      sc.set(JAVA_FLOAT_UNALIGNED, off, e);
+      te += e;
+      tq += qc;
+      tc -= qc * d;
+    }
+    sums[0] = se.reduceLanes(ADD) + te;
+    sums[1] = sq.reduceLanes(ADD) + tq;
+    sums[2] = cross.reduceLanes(ADD) + tc;
   }
 
   /**
