@@ -1118,20 +1118,28 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     int cls = (int) classes; // RowArgs caps classes below 2^31: int loops stay counted
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
-      float m = rowMax(x, base, cls);
-      float s = rowSumExp(x, base, cls, 1f, m);
-      float logS = (float) Math.log(s);
-      int c = 0;
-      // (x − m) − log S: exact for huge logits, where m + log S would round log S away
-      for (int bound = F.loopBound(cls); c < bound; c += L) {
-        long off = (base + c) * 4;
-        FloatVector.fromMemorySegment(F, x, off, NATIVE).sub(m).sub(logS)
-            .intoMemorySegment(out, off, NATIVE);
+      // the row is copied into its output row and swept there, as cross entropy does: loops
+      // over one segment compile better (see rowSumExpInPlace)
+      if (out != x) {
+        MemorySegment.copy(x, base * 4, out, base * 4, classes * 4);
       }
-      for (; c < classes; c++) {
-        long off = (base + c) * 4;
-        out.set(JAVA_FLOAT_UNALIGNED, off, (x.get(JAVA_FLOAT_UNALIGNED, off) - m) - logS);
-      }
+      float m = rowMax(out, base, cls);
+      float s = rowSumExp(out, base, cls, 1f, m);
+      shiftInPlace(out, base, cls, m, (float) Math.log(s));
+    }
+  }
+
+  /** o_c = (o_c − m) − logS in place: exact for huge logits, where m + log S would round log S away. */
+  static void shiftInPlace(MemorySegment o, long base, int classes, float m, float logS) {
+    int c = 0;
+    for (int bound = F.loopBound(classes); c < bound; c += L) {
+      long off = (base + c) * 4;
+      FloatVector.fromMemorySegment(F, o, off, NATIVE).sub(m).sub(logS)
+          .intoMemorySegment(o, off, NATIVE);
+    }
+    for (; c < classes; c++) {
+      long off = (base + c) * 4;
+      o.set(JAVA_FLOAT_UNALIGNED, off, (o.get(JAVA_FLOAT_UNALIGNED, off) - m) - logS);
     }
   }
 }

@@ -82,6 +82,45 @@ class SoftmaxIdentityProperties {
   }
 
   @Test
+  void logSoftmaxOverPaddedRowsInPlaceEqualsOutOfPlaceAndTheOracle() {
+    forAll((rows, classes, seed) -> {
+      float[] x = Rows.logits(rows, classes, seed, false);
+      int stride = classes + (int) Math.floorMod(seed, 5L); // padded rows, padding left alone
+      try (Arena arena = Arena.ofConfined()) {
+        long n = (long) rows * stride;
+        MemorySegment in = arena.allocate(n * 4, 64);
+        MemorySegment out = arena.allocate(n * 4, 64);
+        for (long i = 0; i < n; i++) {
+          in.setAtIndex(ValueLayout.JAVA_FLOAT, i, -7.25f); // padding: must stay as it is
+          out.setAtIndex(ValueLayout.JAVA_FLOAT, i, -7.25f);
+        }
+        for (int r = 0; r < rows; r++) {
+          MemorySegment.copy(x, r * classes, in, ValueLayout.JAVA_FLOAT, (long) r * stride * 4,
+              classes);
+        }
+        LogSoftmax.apply(in, stride, rows, classes, out);
+        LogSoftmax.apply(in, stride, rows, classes, in); // in place
+        for (int r = 0; r < rows; r++) {
+          double[] want = dev.fusedloss.oracle.SoftmaxOracle.logSoftmax(
+              dev.fusedloss.oracle.SoftmaxOracle.row(x, r, classes, 0));
+          for (int c = 0; c < stride; c++) {
+            long i = (long) r * stride + c;
+            float o = out.getAtIndex(ValueLayout.JAVA_FLOAT, i);
+            assertEquals(Float.floatToRawIntBits(o),
+                Float.floatToRawIntBits(in.getAtIndex(ValueLayout.JAVA_FLOAT, i)),
+                "in place vs out of place at row " + r + ", column " + c);
+            if (c >= classes) {
+              assertEquals(-7.25f, o, "padding at row " + r + ", column " + c);
+            } else {
+              close("logSoftmax[" + r + "," + c + "]", o, want[c], 2e-6);
+            }
+          }
+        }
+      }
+    });
+  }
+
+  @Test
   void shiftingARowChangesNothing() {
     CrossEntropyLoss ce = CrossEntropyLoss.builder().reduction(Reduction.NONE)
         .labelSmoothing(0.1f).build();
