@@ -55,7 +55,8 @@ import java.lang.foreign.MemorySegment;
  * {@code [0, C)} that is not {@code ignoreIndex} throws {@link IndexOutOfBoundsException} naming
  * the row and the value, and leaves every output untouched. Immutable and thread-safe; a call on
  * the calling thread allocates nothing, except for per-thread scratch kept for the thread's life:
- * the first call on a thread with at most 32 classes allocates small scratch arrays, and on the
+ * the first call on a thread with at most 32 classes (or at least 4096) allocates small scratch
+ * arrays (for rows over 131072 classes they grow with the row), and on the
  * Vector API path the first soft-target call without class weights or {@code accumulate} (and
  * the first with longer rows) allocates a buffer for one logits row and one target row, at least
  * 16 KB, in which each row pair is computed before the gradient row is copied out. Large calls

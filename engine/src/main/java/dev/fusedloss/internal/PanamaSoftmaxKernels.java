@@ -411,6 +411,10 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       return total + ScalarSoftmaxKernels.INSTANCE.crossEntropy(x, targets, stride, classes, rest,
           r1, loss, grad, coef, acc, zScale, opt);
     }
+    if (store && w == null && eps == 0 && cls >= 2 * TILE) {
+      return crossEntropyTiled(x, targets, stride, cls, r0, r1, loss, grad, coef, zScale,
+          opt.ignoreIndex());
+    }
     boolean tail = overlapTail(cls);
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
@@ -489,6 +493,94 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
         chainT = 1 - th * th;
       }
       addAt(grad, base + t, -(1 - eps) * wt * coef * chainT);
+    }
+    return total;
+  }
+
+  /** Classes per tile of {@link #crossEntropyTiled}: a logits tile and its gradient fit L1. */
+  static final int TILE = 2048;
+
+  /** Per-thread tile maxima and sums of {@link #crossEntropyTiled}; grows with the row. */
+  static final class TileScratch {
+    float[] max = new float[64];
+    double[] sum = new double[64];
+
+    void atLeast(int tiles) {
+      if (max.length < tiles) {
+        max = new float[tiles];
+        sum = new double[tiles];
+      }
+    }
+  }
+
+  static final ThreadLocal<TileScratch> TILES = ThreadLocal.withInitial(TileScratch::new);
+
+  /**
+   * Cross entropy without class weights, smoothing, soft cap or accumulation, for rows of at
+   * least two tiles: each row is taken in tiles of {@link #TILE} classes, each copied into the
+   * gradient row and swept there at once while it sits in L1 (its max, then exp(x − m) stored
+   * with their sum), m being the running maximum of the row so far. The tiles' maxima and sums
+   * are kept; Σexp over the row is then Σ_k S_k·exp(m_k − m) in double, and the gradient sweep
+   * scales tile k by exp(m_k − m)·coef/Σexp (one more rounding than the one-row path: an ulp).
+   * Memory is then read and written in short steady streams between compute rather than one
+   * row-long burst per row: at 4096×32000 ≈ 10 % faster in alternating runs.
+   */
+  static double crossEntropyTiled(MemorySegment x, MemorySegment targets, long stride, int cls,
+      long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, float zScale,
+      int ignore) {
+    int tiles = (cls + TILE - 1) / TILE;
+    TileScratch ts = TILES.get();
+    ts.atLeast(tiles);
+    float[] tm = ts.max;
+    double[] tsum = ts.sum;
+    double total = 0;
+    for (long r = r0; r < r1; r++) {
+      long base = r * stride;
+      int t = target(targets, r);
+      if (t == ignore) {
+        ignoredRow(loss, grad, r, base, cls, false);
+        continue;
+      }
+      double xt = at(x, base + t);
+      long next = r + 1 < r1 ? base + stride : base;
+      float m = NEG_INF;
+      for (int k = 0; k < tiles; k++) {
+        int off = k * TILE;
+        int len = Math.min(TILE, cls - off);
+        if (x != grad) {
+          MemorySegment.copy(x, (base + off) * 4, grad, (base + off) * 4, len * 4L);
+        }
+        m = Math.max(m, rowMax(grad, base + off, len)); // NaN stays NaN
+        tm[k] = m;
+        // the exp sweep reads ahead the next tile of this row (the last tile: the next row's
+        // first), so the hardware streams just ahead of the compute
+        long ahead = k + 1 < tiles ? Math.min(base + off + TILE, base + cls - len) : next;
+        tsum[k] = rowSumExpInPlace(grad, base + off, len, m, x, ahead);
+      }
+      double sum = 0;
+      for (int k = 0; k < tiles; k++) {
+        sum += tsum[k] * Math.exp((double) tm[k] - m);
+      }
+      double logS = Math.log(sum);
+      double lse = m + logS;
+      // (m − x_t) + log S, not lse − x_t: at |x| ~ 3e38 lse has lost log S to rounding
+      double l = ((m - xt) + logS) + zScale * lse * lse;
+      if (loss != null) {
+        loss.set(JAVA_FLOAT_UNALIGNED, r * 4, (float) l);
+      }
+      total += (float) l;
+      double a = (1 + 2 * zScale * lse) * coef / sum;
+      for (int k = 0; k < tiles; k++) {
+        int off = k * TILE;
+        int len = Math.min(TILE, cls - off);
+        float ak = (float) (a * Math.exp((double) tm[k] - m));
+        if (overlapTail(len)) {
+          gradFromStoredOverlap(grad, base + off, len, ak, 0f);
+        } else {
+          gradFromStored(grad, base + off, len, ak, 0f);
+        }
+      }
+      addAt(grad, base + t, -coef);
     }
     return total;
   }
