@@ -66,6 +66,23 @@ class ReportTest {
   }
 
   @Test
+  void slowCallsGetTheShareOfAWholeNumberOfCallsPerIteration() {
+    var p = java.util.Map.<String, String>of();
+    // 500 ms iterations: the reference runs 6 times (84 ms), the kernel 3 or 4 times (130 ms),
+    // so its share of JMH's bytes can be (5 + 1)/3 = 2× the reference's, not 130/84 = 1.55×
+    Report.Result ref = new Report.Result("B", "copy", p, 84_000, 0, 1000, 500_000);
+    Report.Result slow = new Report.Result("B", "fused", p, 130_000, 0, 1900, 500_000);
+    assertEquals(2000, Report.jmhShare(slow, ref), 1e-9);
+    assertEquals(500_000, Report.micros("500 ms"));
+    assertEquals(2_000_000, Report.micros("2 s"));
+    assertTrue(Double.isNaN(Report.micros("soon")));
+    // without iteration times: proportional
+    Report.Result ref2 = new Report.Result("B", "copy", p, 84_000, 0, 1000);
+    Report.Result slow2 = new Report.Result("B", "fused", p, 168_000, 0, 1900);
+    assertEquals(2000, Report.jmhShare(slow2, ref2), 1e-9);
+  }
+
+  @Test
   void summaryReplacesOnlyTheMarkedBlock(@TempDir Path dir) throws Exception {
     String summary = report().summary("2026-01-01");
     assertTrue(summary.contains("- mse:4096: 2 threads 1.60× faster than one."), summary);
