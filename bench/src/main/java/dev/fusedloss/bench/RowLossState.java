@@ -21,7 +21,8 @@ import org.openjdk.jmh.annotations.TearDown;
 
 /**
  * Inputs of the other softmax-family losses (NLL, cross entropy with soft targets, softmax
- * focal, KL, distillation, log-softmax), allocated once per trial; {@link #run()} makes one loss + gradient call.
+ * focal, KL, distillation, log-softmax), allocated once per trial; {@link #run()} makes one
+ * loss + gradient call.
  */
 @State(Scope.Benchmark)
 public class RowLossState {

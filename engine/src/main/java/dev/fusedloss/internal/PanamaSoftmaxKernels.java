@@ -1221,7 +1221,10 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     }
   }
 
-  /** o_c = (o_c − m) − logS in place: exact for huge logits, where m + log S would round log S away. */
+  /**
+   * o_c = (o_c − m) − logS in place: exact for huge logits, where m + log S would round log S
+   * away.
+   */
   static void shiftInPlace(MemorySegment o, long base, int classes, float m, float logS) {
     int c = 0;
     for (int bound = F.loopBound(classes); c < bound; c += L) {
