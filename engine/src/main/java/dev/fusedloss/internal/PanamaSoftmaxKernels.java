@@ -504,6 +504,8 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   static final class TileScratch {
     float[] max = new float[64];
     double[] sum = new double[64];
+    /** The row maximum left by {@link #tileSweeps}. */
+    float m;
 
     void atLeast(int tiles) {
       if (max.length < tiles) {
@@ -528,11 +530,8 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   static double crossEntropyTiled(MemorySegment x, MemorySegment targets, long stride, int cls,
       long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, float zScale,
       int ignore) {
-    int tiles = (cls + TILE - 1) / TILE;
     TileScratch ts = TILES.get();
-    ts.atLeast(tiles);
-    float[] tm = ts.max;
-    double[] tsum = ts.sum;
+    ts.atLeast((cls + TILE - 1) / TILE);
     double total = 0;
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
@@ -542,25 +541,8 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
         continue;
       }
       double xt = at(x, base + t);
-      long next = r + 1 < r1 ? base + stride : base;
-      float m = NEG_INF;
-      for (int k = 0; k < tiles; k++) {
-        int off = k * TILE;
-        int len = Math.min(TILE, cls - off);
-        if (x != grad) {
-          MemorySegment.copy(x, (base + off) * 4, grad, (base + off) * 4, len * 4L);
-        }
-        m = Math.max(m, rowMax(grad, base + off, len)); // NaN stays NaN
-        tm[k] = m;
-        // the exp sweep reads ahead the next tile of this row (the last tile: the next row's
-        // first), so the hardware streams just ahead of the compute
-        long ahead = k + 1 < tiles ? Math.min(base + off + TILE, base + cls - len) : next;
-        tsum[k] = rowSumExpInPlace(grad, base + off, len, m, x, ahead);
-      }
-      double sum = 0;
-      for (int k = 0; k < tiles; k++) {
-        sum += tsum[k] * Math.exp((double) tm[k] - m);
-      }
+      double sum = tileSweeps(x, grad, base, cls, r + 1 < r1 ? base + stride : base, ts);
+      float m = ts.m;
       double logS = Math.log(sum);
       double lse = m + logS;
       // (m − x_t) + log S, not lse − x_t: at |x| ~ 3e38 lse has lost log S to rounding
@@ -569,20 +551,57 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
         loss.set(JAVA_FLOAT_UNALIGNED, r * 4, (float) l);
       }
       total += (float) l;
-      double a = (1 + 2 * zScale * lse) * coef / sum;
-      for (int k = 0; k < tiles; k++) {
-        int off = k * TILE;
-        int len = Math.min(TILE, cls - off);
-        float ak = (float) (a * Math.exp((double) tm[k] - m));
-        if (overlapTail(len)) {
-          gradFromStoredOverlap(grad, base + off, len, ak, 0f);
-        } else {
-          gradFromStored(grad, base + off, len, ak, 0f);
-        }
-      }
+      tileScale(grad, base, cls, (1 + 2 * zScale * lse) * coef / sum, ts);
       addAt(grad, base + t, -coef);
     }
     return total;
+  }
+
+  /**
+   * The tile sweeps of {@link #crossEntropyTiled} for the row at {@code base}: each tile copied
+   * into {@code grad} (unless in place), its max taken into the running maximum, and
+   * exp(x − running max) stored with its sum. Leaves the row maximum in {@code ts.m} (NaN if
+   * any logit is NaN) and returns Σexp(x − m) over the row, in double. {@code next} is the next
+   * row's base, read ahead during the last tile.
+   */
+  static double tileSweeps(MemorySegment x, MemorySegment grad, long base, int cls, long next,
+      TileScratch ts) {
+    int tiles = (cls + TILE - 1) / TILE;
+    float m = NEG_INF;
+    for (int k = 0; k < tiles; k++) {
+      int off = k * TILE;
+      int len = Math.min(TILE, cls - off);
+      if (x != grad) {
+        MemorySegment.copy(x, (base + off) * 4, grad, (base + off) * 4, len * 4L);
+      }
+      m = Math.max(m, rowMax(grad, base + off, len)); // NaN stays NaN
+      ts.max[k] = m;
+      // the exp sweep reads ahead the next tile of this row (the last tile: the next row's
+      // first), so the hardware streams just ahead of the compute
+      long ahead = k + 1 < tiles ? Math.min(base + off + TILE, base + cls - len) : next;
+      ts.sum[k] = rowSumExpInPlace(grad, base + off, len, m, x, ahead);
+    }
+    double sum = 0;
+    for (int k = 0; k < tiles; k++) {
+      sum += ts.sum[k] * Math.exp((double) ts.max[k] - m);
+    }
+    ts.m = m;
+    return sum;
+  }
+
+  /** Scales the stored exponentials of each tile by a·exp(m_k − m): a·exp(x − m) in all. */
+  static void tileScale(MemorySegment grad, long base, int cls, double a, TileScratch ts) {
+    int tiles = (cls + TILE - 1) / TILE;
+    for (int k = 0; k < tiles; k++) {
+      int off = k * TILE;
+      int len = Math.min(TILE, cls - off);
+      float ak = (float) (a * Math.exp((double) ts.max[k] - ts.m));
+      if (overlapTail(len)) {
+        gradFromStoredOverlap(grad, base + off, len, ak, 0f);
+      } else {
+        gradFromStored(grad, base + off, len, ak, 0f);
+      }
+    }
   }
 
   /** Rows of at most this many classes take the row-per-lane path of plain cross entropy. */
@@ -929,6 +948,12 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     int cls = (int) classes; // RowArgs caps classes below 2^31: int loops stay counted
     double total = 0;
     boolean store = grad != null && !acc;
+    boolean tiled = store && cls >= 2 * TILE;
+    TileScratch ts = null;
+    if (tiled) {
+      ts = TILES.get();
+      ts.atLeast((cls + TILE - 1) / TILE);
+    }
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
       int t = target(targets, r);
@@ -938,8 +963,11 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       }
       double xt = at(x, base + t);
       float m;
-      float s;
-      if (store) {
+      double s;
+      if (tiled) { // wide rows in tiles, as cross entropy (see crossEntropyTiled)
+        s = tileSweeps(x, grad, base, cls, r + 1 < r1 ? base + stride : base, ts);
+        m = ts.m;
+      } else if (store) {
         // in place in the gradient row, as cross entropy does (see rowSumExpInPlace)
         if (x != grad) {
           MemorySegment.copy(x, base * 4, grad, base * 4, classes * 4);
@@ -967,7 +995,9 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       // ln p_t/(1 − p_t) → −1 as p_t → 1 keeps F finite for γ < 1
       double ratio = om > 0 ? lpt / om : -1;
       double f = at * (gamma * pt * ratio * og - og) * coef;
-      if (store) {
+      if (tiled) {
+        tileScale(grad, base, cls, -f / s, ts);
+      } else if (store) {
         gradFromStored(grad, base, cls, (float) (-f / s), 0f);
       } else {
         gradRecompute(x, base, cls, m, (float) (-f / s), 0f, grad, acc);
