@@ -47,11 +47,6 @@ public final class Report {
    */
   record Result(String cls, String method, Map<String, String> params, double us, double err,
       double bytesPerOp, double iterationUs) {
-    Result(String cls, String method, Map<String, String> params, double us, double err,
-        double bytesPerOp) {
-      this(cls, method, params, us, err, bytesPerOp, Double.NaN);
-    }
-
     String p(String k) {
       return params.getOrDefault(k, "");
     }

@@ -77,8 +77,8 @@ class ReportTest {
     assertEquals(2_000_000, Report.micros("2 s"));
     assertTrue(Double.isNaN(Report.micros("soon")));
     // without iteration times: proportional
-    Report.Result ref2 = new Report.Result("B", "copy", p, 84_000, 0, 1000);
-    Report.Result slow2 = new Report.Result("B", "fused", p, 168_000, 0, 1900);
+    Report.Result ref2 = new Report.Result("B", "copy", p, 84_000, 0, 1000, Double.NaN);
+    Report.Result slow2 = new Report.Result("B", "fused", p, 168_000, 0, 1900, Double.NaN);
     assertEquals(2000, Report.jmhShare(slow2, ref2), 1e-9);
   }
 

@@ -531,7 +531,6 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, float zScale,
       int ignore) {
     TileScratch ts = TILES.get();
-    ts.atLeast((cls + TILE - 1) / TILE);
     double total = 0;
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
@@ -567,6 +566,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   static double tileSweeps(MemorySegment x, MemorySegment grad, long base, int cls, long next,
       TileScratch ts) {
     int tiles = (cls + TILE - 1) / TILE;
+    ts.atLeast(tiles);
     float m = NEG_INF;
     for (int k = 0; k < tiles; k++) {
       int off = k * TILE;
@@ -828,19 +828,26 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       }
       total += (float) l;
       if (grad != null) {
-        float a = (float) (wq * coef / se);
-        float kc = keep * coef;
-        float ec = epsC * coef;
-        for (int c = 0; c < cls; c += L) { // the padding lanes are scratch: never copied out
-          long off = c * 4L;
-          FloatVector.fromMemorySegment(F, sc, off, NATIVE).mul(a)
-              .sub(FloatVector.fromMemorySegment(F, sc, off + pad * 4L, NATIVE).fma(kc, ec))
-              .intoMemorySegment(sc, off, NATIVE);
-        }
-        MemorySegment.copy(sc, 0, grad, base * 4, cls * 4L);
+        pairGradOut(sc, cls, pad, (float) (wq * coef / se), keep * coef, epsC * coef, grad, base);
       }
     }
     return total;
+  }
+
+  /**
+   * The gradient of a row pair in the row scratch, a·e − (b·q + c) (e at 0, q at {@code pad}),
+   * formed over e and copied out to the gradient row at {@code base}. Shared by soft-target cross
+   * entropy and distillation.
+   */
+  static void pairGradOut(MemorySegment sc, int cls, int pad, float a, float b, float c,
+      MemorySegment grad, long base) {
+    for (int i = 0; i < cls; i += L) { // the padding lanes are scratch: never copied out
+      long off = i * 4L;
+      FloatVector.fromMemorySegment(F, sc, off, NATIVE).mul(a)
+          .sub(FloatVector.fromMemorySegment(F, sc, off + pad * 4L, NATIVE).fma(b, c))
+          .intoMemorySegment(sc, off, NATIVE);
+    }
+    MemorySegment.copy(sc, 0, grad, base * 4, cls * 4L);
   }
 
   /**
@@ -949,11 +956,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     double total = 0;
     boolean store = grad != null && !acc;
     boolean tiled = store && cls >= 2 * TILE;
-    TileScratch ts = null;
-    if (tiled) {
-      ts = TILES.get();
-      ts.atLeast((cls + TILE - 1) / TILE);
-    }
+    TileScratch ts = tiled ? TILES.get() : null;
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
       int t = target(targets, r);
@@ -1117,15 +1120,8 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       total += distillRowLoss(t2, cross, ss, st, loss, r);
       if (grad != null) {
         float k = temperature * coef;
-        float ks = k / ss;
-        float kt = k / st;
-        for (int c = 0; c < cls; c += L) { // the padding lanes are scratch: never copied out
-          long off = c * 4L;
-          FloatVector.fromMemorySegment(F, sc, off, NATIVE).mul(ks)
-              .sub(FloatVector.fromMemorySegment(F, sc, off + pad * 4L, NATIVE).mul(kt))
-              .intoMemorySegment(sc, off, NATIVE);
-        }
-        MemorySegment.copy(sc, 0, grad, base * 4, cls * 4L);
+        // −0 keeps q̃·kt's bits (x + −0 = x, also for x = −0)
+        pairGradOut(sc, cls, pad, k / ss, k / st, -0f, grad, base);
       }
     }
     return total;
