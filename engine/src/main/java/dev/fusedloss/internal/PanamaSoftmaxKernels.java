@@ -5,6 +5,8 @@ import static jdk.incubator.vector.VectorOperators.ADD;
 import static jdk.incubator.vector.VectorOperators.EQ;
 import static jdk.incubator.vector.VectorOperators.F2D;
 import static jdk.incubator.vector.VectorOperators.LOG;
+import static jdk.incubator.vector.VectorOperators.LSHL;
+import static jdk.incubator.vector.VectorOperators.LT;
 import static jdk.incubator.vector.VectorOperators.NE;
 import static jdk.incubator.vector.VectorOperators.MAX;
 import static jdk.incubator.vector.VectorOperators.TANH;
@@ -401,13 +403,13 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     MemorySegment w = opt.weight();
     boolean store = grad != null && !acc && cap == 0;
     if (cap == 0 && !acc && w == null && eps == 0 && zScale == 0 && classes <= SMALL_C) {
-      // few classes: blocks of L rows with one row per lane (see crossEntropySmall). The last
-      // rows (fewer than L) go to the scalar kernel: the per-row vector sweeps would run only
-      // there, too rarely to be compiled, and interpreted vector code boxes (~2 KB a row).
-      long blocks = (r1 - r0) / L;
-      total += crossEntropySmall(x, targets, stride, cls, r0, blocks, loss, grad, coef,
+      // few classes: pairs of blocks of L rows, one row per lane (see crossEntropySmall). The
+      // last rows (fewer than 2L) go to the scalar kernel: the per-row vector sweeps would run
+      // only there, too rarely to be compiled, and interpreted vector code boxes (~2 KB a row).
+      long pairs = (r1 - r0) / (2 * L);
+      total += crossEntropySmall(x, targets, stride, cls, r0, pairs, loss, grad, coef,
           opt.ignoreIndex());
-      long rest = r0 + blocks * L;
+      long rest = r0 + pairs * 2 * L;
       return total + ScalarSoftmaxKernels.INSTANCE.crossEntropy(x, targets, stride, classes, rest,
           r1, loss, grad, coef, acc, zScale, opt);
     }
@@ -607,15 +609,19 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   /** Rows of at most this many classes take the row-per-lane path of plain cross entropy. */
   static final int SMALL_C = 32;
 
-  /** Per-thread scratch of the row-per-lane path: nothing allocated after a thread's first call. */
+  /**
+   * Per-thread scratch of the row-per-lane path, for two blocks of L rows (2L packed rows):
+   * nothing allocated after a thread's first call.
+   */
   static final class Scratch {
-    final float[] columns = new float[SMALL_C * L];
-    final float[] rows = new float[SMALL_C * L];
-    final float[] targetLogit = new float[L];
-    final float[] ignored = new float[L];
-    final float[] max = new float[L];
-    final float[] scale = new float[L];
-    final int[] target = new int[L];
+    final float[] columns = new float[2 * SMALL_C * L];
+    final float[] rows = new float[2 * SMALL_C * L];
+    final float[] targetLogit = new float[2 * L];
+    final float[] ignored = new float[2 * L];
+    final float[] max = new float[2 * L];
+    final float[] scale = new float[2 * L];
+    final float[] sum = new float[2 * L];
+    final int[] target = new int[2 * L];
   }
 
   static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -646,13 +652,13 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     }
   }
 
-  /** Copies L rows from {@code rb} into a packed row-major array (one bulk copy if unpadded). */
+  /** Copies 2L rows from {@code rb} into a packed row-major array (one bulk copy if unpadded). */
   static void copyIn(MemorySegment x, long rb, long stride, int cls, float[] rows) {
     if (stride == cls) {
-      MemorySegment.copy(x, JAVA_FLOAT_UNALIGNED, rb * stride * 4, rows, 0, L * cls);
+      MemorySegment.copy(x, JAVA_FLOAT_UNALIGNED, rb * stride * 4, rows, 0, 2 * L * cls);
       return;
     }
-    for (int i = 0; i < L; i++) {
+    for (int i = 0; i < 2 * L; i++) {
       MemorySegment.copy(x, JAVA_FLOAT_UNALIGNED, (rb + i) * stride * 4, rows, i * cls, cls);
     }
   }
@@ -660,28 +666,37 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   /** The inverse of {@link #copyIn}: packed rows back to the strided layout. */
   static void copyOut(float[] rows, MemorySegment out, long rb, long stride, int cls) {
     if (stride == cls) {
-      MemorySegment.copy(rows, 0, out, JAVA_FLOAT_UNALIGNED, rb * stride * 4, L * cls);
+      MemorySegment.copy(rows, 0, out, JAVA_FLOAT_UNALIGNED, rb * stride * 4, 2 * L * cls);
       return;
     }
-    for (int i = 0; i < L; i++) {
+    for (int i = 0; i < 2 * L; i++) {
       MemorySegment.copy(rows, i * cls, out, JAVA_FLOAT_UNALIGNED, (rb + i) * stride * 4, cls);
     }
   }
 
   /**
-   * The gradient of a block in its packed rows: exp(x − m)·coef/S, then −coef at each target
-   * (ignored rows: exactly 0, even where the row holds NaN or ∞).
+   * The gradient of a block pair in its packed rows: exp(x − m)·coef/S, then −coef at each
+   * target (ignored rows: exactly 0, even where the row holds NaN or ∞). Block b's vector j is
+   * at {@code rows[b·cls·L + j·L]} and its rows' m and coef/S at {@code max[b·L]},
+   * {@code scale[b·L]}; the two blocks are interleaved so that each step has two independent
+   * exponentials in flight.
    */
   static void smallGrad(Scratch sc, float[] rows, int cls, float coef, int ignore) {
     VectorShuffle<Float>[] rowOf = ROW_OF[cls];
+    int n = cls * L;
     FloatVector m = FloatVector.fromArray(F, sc.max, 0);
     FloatVector k = FloatVector.fromArray(F, sc.scale, 0);
+    FloatVector m1 = FloatVector.fromArray(F, sc.max, L);
+    FloatVector k1 = FloatVector.fromArray(F, sc.scale, L);
     for (int j = 0; j < cls; j++) {
       VectorShuffle<Float> row = rowOf[j];
       FloatVector e = expNonPositive(FloatVector.fromArray(F, rows, j * L).sub(m.rearrange(row)));
+      FloatVector e1 =
+          expNonPositive(FloatVector.fromArray(F, rows, n + j * L).sub(m1.rearrange(row)));
       e.mul(k.rearrange(row)).intoArray(rows, j * L);
+      e1.mul(k1.rearrange(row)).intoArray(rows, n + j * L);
     }
-    for (int i = 0; i < L; i++) {
+    for (int i = 0; i < 2 * L; i++) {
       if (sc.target[i] != ignore) {
         rows[i * cls + sc.target[i]] -= coef;
       } else {
@@ -691,36 +706,81 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   }
 
   /**
+   * Σ_c exp(col − m) of both blocks of a pair, from the gathered columns and the maxima in
+   * {@code sc.max}, into {@code sc.sum}. The two exponentials are written out by hand (see
+   * {@link PanamaExp}): with two calls in this loop C2 inlined only the first, and the second
+   * boxed its vectors (1.3 KB a pair).
+   */
+  static void pairSumExp(Scratch sc, int cls) {
+    float[] col = sc.columns;
+    int n = cls * L;
+    FloatVector m = FloatVector.fromArray(F, sc.max, 0);
+    FloatVector m1 = FloatVector.fromArray(F, sc.max, L);
+    FloatVector s = FloatVector.zero(F);
+    FloatVector s1 = s;
+    for (int c = 0; c < cls; c++) {
+      FloatVector v = FloatVector.fromArray(F, col, c * L).sub(m);
+      FloatVector v1 = FloatVector.fromArray(F, col, n + c * L).sub(m1);
+      FloatVector nb = v.fma(PanamaExp.LOG2E, PanamaExp.MAGIC);
+      FloatVector nb1 = v1.fma(PanamaExp.LOG2E, PanamaExp.MAGIC);
+      FloatVector k = nb.sub(PanamaExp.MAGIC);
+      FloatVector k1 = nb1.sub(PanamaExp.MAGIC);
+      FloatVector r = k.fma(PanamaExp.LN2_LO, k.fma(PanamaExp.LN2_HI, v));
+      FloatVector r1 = k1.fma(PanamaExp.LN2_LO, k1.fma(PanamaExp.LN2_HI, v1));
+      FloatVector p = r.fma(PanamaExp.P0, PanamaExp.P1).fma(r, PanamaExp.P2).fma(r, PanamaExp.P3)
+          .fma(r, PanamaExp.P4).fma(r, PanamaExp.P5).fma(r, PanamaExp.ONE).fma(r, PanamaExp.ONE);
+      FloatVector p1 = r1.fma(PanamaExp.P0, PanamaExp.P1).fma(r1, PanamaExp.P2)
+          .fma(r1, PanamaExp.P3).fma(r1, PanamaExp.P4).fma(r1, PanamaExp.P5)
+          .fma(r1, PanamaExp.ONE).fma(r1, PanamaExp.ONE);
+      FloatVector sc0 = nb.reinterpretAsInts().lanewise(LSHL, 23).reinterpretAsFloats();
+      FloatVector sc1 = nb1.reinterpretAsInts().lanewise(LSHL, 23).reinterpretAsFloats();
+      s = s.add(p.mul(sc0).mul(0x1p-24f).blend(0f, v.compare(LT, PanamaExp.CUTOFF)));
+      s1 = s1.add(p1.mul(sc1).mul(0x1p-24f).blend(0f, v1.compare(LT, PanamaExp.CUTOFF)));
+    }
+    s.intoArray(sc.sum, 0);
+    s1.intoArray(sc.sum, L);
+  }
+
+  /**
    * Plain cross entropy (no weight, smoothing, z-loss, soft cap or accumulation) of rows with
-   * at most {@link #SMALL_C} classes: {@code blocks} blocks of L rows from {@code r0}. A block is
-   * bulk-copied into a per-thread packed scratch (L rows of {@code cls} floats: exactly
-   * {@code cls} vectors). Gathers read it column by column, one row per lane, so the max, Σexp,
-   * log and loss of L rows are one vector op each instead of two horizontal reductions and a
-   * scalar log per row. The gradient {@code exp(x − m)·coef/S − coef·[c = t]} is then formed in
-   * the packed layout: each row's m and coef/S reach its lanes through one rearrange, and the
-   * exponentials are recomputed (bit for bit the ones summed) rather than transposed back.
+   * at most {@link #SMALL_C} classes: {@code pairs} pairs of blocks of L rows from {@code r0}.
+   * A pair is bulk-copied into a per-thread packed scratch (2L rows of {@code cls} floats:
+   * block b's rows are exactly {@code cls} vectors from {@code b·cls·L}). Gathers read each block
+   * column by column, one row per lane, so the max, Σexp, log and loss of L rows are one vector
+   * op each instead of two horizontal reductions and a scalar log per row. The gradient
+   * {@code exp(x − m)·coef/S − coef·[c = t]} is then formed in the packed layout: each row's m
+   * and coef/S reach its lanes with one rearrange, and the exponentials are recomputed (bit for
+   * bit the ones summed) rather than transposed back. Two blocks go through each loop side by
+   * side: one block's steps are chains of dependent operations (gather, max, exp, sum, log), and
+   * a second independent one fills the wait.
    */
   static double crossEntropySmall(MemorySegment x, MemorySegment targets, long stride, int cls,
-      long r0, long blocks, MemorySegment loss, MemorySegment grad, float coef, int ignore) {
+      long r0, long pairs, MemorySegment loss, MemorySegment grad, float coef, int ignore) {
     Scratch sc = SCRATCH.get();
     float[] col = sc.columns;
     float[] rows = sc.rows;
     int[] gather = GATHER[cls];
+    int n = cls * L;
     double total = 0;
-    for (long b = 0; b < blocks; b++) {
-      long rb = r0 + b * L;
+    for (long b = 0; b < pairs; b++) {
+      long rb = r0 + b * 2 * L;
       copyIn(x, rb, stride, cls, rows);
       FloatVector m = FloatVector.broadcast(F, NEG_INF);
+      FloatVector m1 = m;
       for (int c = 0; c < cls; c++) {
         FloatVector v = FloatVector.fromArray(F, rows, c, gather, 0);
+        FloatVector v1 = FloatVector.fromArray(F, rows, n + c, gather, 0);
         v.intoArray(col, c * L);
+        v1.intoArray(col, n + c * L);
         m = m.lanewise(MAX, v);
+        m1 = m1.lanewise(MAX, v1);
       }
-      FloatVector s = FloatVector.zero(F);
-      for (int c = 0; c < cls; c++) {
-        s = s.add(expNonPositive(FloatVector.fromArray(F, col, c * L).sub(m)));
-      }
-      for (int i = 0; i < L; i++) {
+      m.intoArray(sc.max, 0);
+      m1.intoArray(sc.max, L);
+      pairSumExp(sc, cls);
+      FloatVector s = FloatVector.fromArray(F, sc.sum, 0);
+      FloatVector s1 = FloatVector.fromArray(F, sc.sum, L);
+      for (int i = 0; i < 2 * L; i++) {
         int t = target(targets, rb + i);
         sc.target[i] = t;
         boolean skip = t == ignore;
@@ -728,22 +788,29 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
         sc.targetLogit[i] = skip ? 0f : rows[i * cls + t];
       }
       VectorMask<Float> skip = FloatVector.fromArray(F, sc.ignored, 0).compare(NE, 0f);
+      VectorMask<Float> skip1 = FloatVector.fromArray(F, sc.ignored, L).compare(NE, 0f);
       // (m − x_t) + log S: exact for huge logits, as in the per-row path
       FloatVector l = m.sub(FloatVector.fromArray(F, sc.targetLogit, 0)).add(s.lanewise(LOG))
           .blend(0f, skip);
+      FloatVector l1 = m1.sub(FloatVector.fromArray(F, sc.targetLogit, L)).add(s1.lanewise(LOG))
+          .blend(0f, skip1);
       if (loss != null) {
         l.intoMemorySegment(loss, rb * 4, NATIVE);
+        l1.intoMemorySegment(loss, (rb + L) * 4, NATIVE);
       }
       // a scalar running total: a vector carried across this loop boxed in some compilations
-      total += ((DoubleVector) l.convertShape(F2D, D, 0)).reduceLanes(ADD)
-          + ((DoubleVector) l.convertShape(F2D, D, 1)).reduceLanes(ADD);
+      total += ((DoubleVector) l.convertShape(F2D, D, 0))
+          .add((DoubleVector) l.convertShape(F2D, D, 1))
+          .add((DoubleVector) l1.convertShape(F2D, D, 0))
+          .add((DoubleVector) l1.convertShape(F2D, D, 1)).reduceLanes(ADD);
       if (grad == null) {
         continue;
       }
-      // per-row max and scale coef/S (0 for ignored rows), passed as scalars: a vector crossing
-      // the call boxes
-      m.intoArray(sc.max, 0);
-      FloatVector.broadcast(F, coef).div(s).blend(0f, skip).intoArray(sc.scale, 0);
+      // per-row scale coef/S (0 for ignored rows), passed as scalars: a vector crossing the call
+      // boxes
+      FloatVector coefV = FloatVector.broadcast(F, coef);
+      coefV.div(s).blend(0f, skip).intoArray(sc.scale, 0);
+      coefV.div(s1).blend(0f, skip1).intoArray(sc.scale, L);
       smallGrad(sc, rows, cls, coef, ignore);
       copyOut(rows, grad, rb, stride, cls);
     }
