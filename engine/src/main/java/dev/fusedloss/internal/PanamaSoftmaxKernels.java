@@ -635,8 +635,18 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   @SuppressWarnings("unchecked")
   static final VectorShuffle<Float>[][] ROW_OF = new VectorShuffle[SMALL_C + 1][];
 
+  /**
+   * UNGATHER[c][j·L + l] = (p mod c)·L + p / c with p = j·L + l: where the column layout holds
+   * lane l of packed vector j, so a gather with it turns columns back into packed rows.
+   */
+  static final int[][] UNGATHER = new int[SMALL_C + 1][];
+
   static {
     for (int c = 1; c <= SMALL_C; c++) {
+      UNGATHER[c] = new int[c * L];
+      for (int p = 0; p < c * L; p++) {
+        UNGATHER[c][p] = (p % c) * L + p / c;
+      }
       GATHER[c] = new int[L];
       for (int i = 0; i < L; i++) {
         GATHER[c][i] = i * c;
@@ -676,23 +686,22 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
 
   /**
    * The gradient of a block pair in its packed rows: exp(x − m)·coef/S, then −coef at each
-   * target (ignored rows: exactly 0, even where the row holds NaN or ∞). Block b's vector j is
-   * at {@code rows[b·cls·L + j·L]} and its rows' m and coef/S at {@code max[b·L]},
-   * {@code scale[b·L]}; the two blocks are interleaved so that each step has two independent
-   * exponentials in flight.
+   * target (ignored rows: exactly 0, even where the row holds NaN or ∞). The exponentials are
+   * the ones {@link #pairSumExp} summed, gathered back from the column layout (a gather costs
+   * less than recomputing an exp); each row's coef/S ({@code scale[b·L]} for block b) reaches
+   * its lanes with one rearrange. Block b's vector j goes to {@code rows[b·cls·L + j·L]}.
    */
   static void smallGrad(Scratch sc, float[] rows, int cls, float coef, int ignore) {
     VectorShuffle<Float>[] rowOf = ROW_OF[cls];
     int n = cls * L;
-    FloatVector m = FloatVector.fromArray(F, sc.max, 0);
+    int[] back = UNGATHER[cls];
+    float[] col = sc.columns;
     FloatVector k = FloatVector.fromArray(F, sc.scale, 0);
-    FloatVector m1 = FloatVector.fromArray(F, sc.max, L);
     FloatVector k1 = FloatVector.fromArray(F, sc.scale, L);
     for (int j = 0; j < cls; j++) {
       VectorShuffle<Float> row = rowOf[j];
-      FloatVector e = expNonPositive(FloatVector.fromArray(F, rows, j * L).sub(m.rearrange(row)));
-      FloatVector e1 =
-          expNonPositive(FloatVector.fromArray(F, rows, n + j * L).sub(m1.rearrange(row)));
+      FloatVector e = FloatVector.fromArray(F, col, 0, back, j * L);
+      FloatVector e1 = FloatVector.fromArray(F, col, n, back, j * L);
       e.mul(k.rearrange(row)).intoArray(rows, j * L);
       e1.mul(k1.rearrange(row)).intoArray(rows, n + j * L);
     }
@@ -707,7 +716,8 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
 
   /**
    * Σ_c exp(col − m) of both blocks of a pair, from the gathered columns and the maxima in
-   * {@code sc.max}, into {@code sc.sum}. The two exponentials are written out by hand (see
+   * {@code sc.max}, into {@code sc.sum}; each exp(col − m) replaces its column for
+   * {@link #smallGrad}. The two exponentials are written out by hand (see
    * {@link PanamaExp}): with two calls in this loop C2 inlined only the first, and the second
    * boxed its vectors (1.3 KB a pair).
    */
@@ -734,8 +744,12 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
           .fma(r1, PanamaExp.ONE).fma(r1, PanamaExp.ONE);
       FloatVector sc0 = nb.reinterpretAsInts().lanewise(LSHL, 23).reinterpretAsFloats();
       FloatVector sc1 = nb1.reinterpretAsInts().lanewise(LSHL, 23).reinterpretAsFloats();
-      s = s.add(p.mul(sc0).mul(0x1p-24f).blend(0f, v.compare(LT, PanamaExp.CUTOFF)));
-      s1 = s1.add(p1.mul(sc1).mul(0x1p-24f).blend(0f, v1.compare(LT, PanamaExp.CUTOFF)));
+      FloatVector e = p.mul(sc0).mul(0x1p-24f).blend(0f, v.compare(LT, PanamaExp.CUTOFF));
+      FloatVector e1 = p1.mul(sc1).mul(0x1p-24f).blend(0f, v1.compare(LT, PanamaExp.CUTOFF));
+      e.intoArray(col, c * L);
+      e1.intoArray(col, n + c * L);
+      s = s.add(e);
+      s1 = s1.add(e1);
     }
     s.intoArray(sc.sum, 0);
     s1.intoArray(sc.sum, L);
@@ -748,11 +762,10 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
    * block b's rows are exactly {@code cls} vectors from {@code b·cls·L}). Gathers read each block
    * column by column, one row per lane, so the max, Σexp, log and loss of L rows are one vector
    * op each instead of two horizontal reductions and a scalar log per row. The gradient
-   * {@code exp(x − m)·coef/S − coef·[c = t]} is then formed in the packed layout: each row's m
-   * and coef/S reach its lanes with one rearrange, and the exponentials are recomputed (bit for
-   * bit the ones summed) rather than transposed back. Two blocks go through each loop side by
-   * side: one block's steps are chains of dependent operations (gather, max, exp, sum, log), and
-   * a second independent one fills the wait.
+   * {@code exp(x − m)·coef/S − coef·[c = t]} is then formed in the packed layout from the
+   * summed exponentials, gathered back (see {@link #smallGrad}). Two blocks go through each
+   * loop side by side: one block's steps are chains of dependent operations (gather, max, exp,
+   * sum, log), and a second independent one fills the wait.
    */
   static double crossEntropySmall(MemorySegment x, MemorySegment targets, long stride, int cls,
       long r0, long pairs, MemorySegment loss, MemorySegment grad, float coef, int ignore) {
