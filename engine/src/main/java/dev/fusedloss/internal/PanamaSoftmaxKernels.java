@@ -691,7 +691,8 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
    * less than recomputing an exp); each row's coef/S ({@code scale[b·L]} for block b) reaches
    * its lanes with one rearrange. Block b's vector j goes to {@code rows[b·cls·L + j·L]}.
    */
-  static void smallGrad(Scratch sc, float[] rows, int cls, float coef, int ignore) {
+  static void smallGrad(Scratch sc, int cls, float coef, int ignore) {
+    float[] rows = sc.rows;
     VectorShuffle<Float>[] rowOf = ROW_OF[cls];
     int n = cls * L;
     int[] back = UNGATHER[cls];
@@ -824,7 +825,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       FloatVector coefV = FloatVector.broadcast(F, coef);
       coefV.div(s).blend(0f, skip).intoArray(sc.scale, 0);
       coefV.div(s1).blend(0f, skip1).intoArray(sc.scale, L);
-      smallGrad(sc, rows, cls, coef, ignore);
+      smallGrad(sc, cls, coef, ignore);
       copyOut(rows, grad, rb, stride, cls);
     }
     return total;
@@ -1278,7 +1279,6 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
           (float) (p * ks - q * kt) + grad.get(JAVA_FLOAT_UNALIGNED, off));
     }
   }
-
 
   @Override
   public double nll(MemorySegment x, MemorySegment targets, long stride, long classes, long r0,
