@@ -41,6 +41,6 @@ public final class HuberLoss extends ElementwiseLoss {
   @Override
   double kernel(ElementwiseKernels k, MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc) {
-    return k.robust(x, y, from, to, loss, grad, coef, acc, delta, 0.5f, delta, 0.5f * delta);
+    return k.robust(x, y, from, to, loss, grad, coef, acc, delta, 1f, delta, 0.5f * delta);
   }
 }

@@ -16,7 +16,6 @@ import java.lang.foreign.MemorySegment;
  */
 public final class SmoothL1Loss extends ElementwiseLoss {
   private final float beta;
-  private final float a;
   private final float c;
 
   private SmoothL1Loss(Reduction reduction, float beta) {
@@ -25,7 +24,6 @@ public final class SmoothL1Loss extends ElementwiseLoss {
       throw new IllegalArgumentException("beta must be finite and >= 0, got " + beta);
     }
     this.beta = beta;
-    this.a = beta > 0 ? 0.5f / beta : 0f;
     this.c = 0.5f * beta;
   }
 
@@ -47,6 +45,6 @@ public final class SmoothL1Loss extends ElementwiseLoss {
   @Override
   double kernel(ElementwiseKernels k, MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc) {
-    return k.robust(x, y, from, to, loss, grad, coef, acc, beta, a, 1f, c);
+    return k.robust(x, y, from, to, loss, grad, coef, acc, beta, beta, 1f, c);
   }
 }

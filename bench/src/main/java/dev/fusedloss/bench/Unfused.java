@@ -9,6 +9,7 @@ import static jdk.incubator.vector.VectorOperators.LOG1P;
 import static jdk.incubator.vector.VectorOperators.LT;
 import static jdk.incubator.vector.VectorOperators.POW;
 
+import dev.fusedloss.internal.PanamaExp;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
@@ -24,7 +25,7 @@ import jdk.incubator.vector.VectorSpecies;
  * the vector length.
  */
 final class Unfused {
-  static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+  static final VectorSpecies<Float> F = PanamaExp.species();
   static final ByteOrder NO = ByteOrder.nativeOrder();
 
   private Unfused() {}

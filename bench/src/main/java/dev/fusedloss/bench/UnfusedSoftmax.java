@@ -26,7 +26,7 @@ import jdk.incubator.vector.VectorSpecies;
  * The copy floor is {@link MemorySegment#copy} of the logits into the gradient buffer.
  */
 final class UnfusedSoftmax {
-  static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+  static final VectorSpecies<Float> F = PanamaExp.species();
   static final ByteOrder NO = ByteOrder.nativeOrder();
 
   private UnfusedSoftmax() {}

@@ -19,12 +19,13 @@ public interface ElementwiseKernels {
       MemorySegment loss, MemorySegment grad, float coef, boolean acc);
 
   /**
-   * The Huber/SmoothL1 shape with d = x−y: for |d| &lt; thr, a·d² (derivative 2a·d); otherwise
-   * b·(|d| − c) (derivative b·sign(d)).
+   * The Huber/SmoothL1 shape with d = x−y: for |d| &lt; thr, ½·d·(d/div) (derivative d/div);
+   * otherwise b·(|d| − c) (derivative b·sign(d)). Dividing keeps a subnormal SmoothL1 β exact,
+   * where 0.5/β would overflow.
    */
   double robust(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc,
-      float thr, float a, float b, float c);
+      float thr, float div, float b, float c);
 
   /** PyTorch's BCE on probabilities: logs clamped at −100, gradient denominator ≥ 1e-12. */
   double bce(MemorySegment x, MemorySegment y, long from, long to,

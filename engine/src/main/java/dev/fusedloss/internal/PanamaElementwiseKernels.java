@@ -21,7 +21,6 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -37,18 +36,17 @@ import jdk.incubator.vector.VectorSpecies;
  * boxed on every iteration. Hence the repeated store blocks below.
  */
 final class PanamaElementwiseKernels implements ElementwiseKernels {
-  static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-  static final VectorSpecies<Double> D =
-      VectorSpecies.of(double.class, VectorShape.forBitSize(F.vectorBitSize()));
-  static final int L = F.length();
-  static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+  static final VectorSpecies<Float> F = PanamaSpecies.F;
+  static final VectorSpecies<Double> D = PanamaSpecies.D;
+  static final int L = PanamaSpecies.L;
+  static final ByteOrder NATIVE = PanamaSpecies.NATIVE;
   private static final ScalarElementwiseKernels TAIL = ScalarElementwiseKernels.INSTANCE;
-  // 2·atanh(u)/u as a polynomial in u² on [0, 1/9] (minimax for relative error, 4e-9)
-  static final FloatVector L0 = FloatVector.broadcast(F, 2f);
-  static final FloatVector L1 = FloatVector.broadcast(F, 2 * 0.3333315849304199f);
-  static final FloatVector L2 = FloatVector.broadcast(F, 2 * 0.200124591588974f);
-  static final FloatVector L3 = FloatVector.broadcast(F, 2 * 0.13980284333229065f);
-  static final FloatVector L4 = FloatVector.broadcast(F, 2 * 0.14089101552963257f);
+  // log1p(e) = 2·atanh(u)·… as a polynomial in u² (see PanamaSpecies)
+  static final FloatVector L0 = PanamaSpecies.ATANH0;
+  static final FloatVector L1 = PanamaSpecies.ATANH1;
+  static final FloatVector L2 = PanamaSpecies.ATANH2;
+  static final FloatVector L3 = PanamaSpecies.ATANH3;
+  static final FloatVector L4 = PanamaSpecies.ATANH4;
 
   /** Index where the current run of contiguous weight indices ends. */
   static long runEnd(long i, long to, Periodic w, Periodic pw) {
@@ -116,8 +114,7 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   @Override
   public double robust(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc,
-      float thr, float a, float b, float c) {
-    float ga = 2f * a * coef;
+      float thr, float div, float b, float c) {
     float gb = b * coef;
     FloatVector zero = FloatVector.zero(F);
     DoubleVector s = DoubleVector.zero(D);
@@ -128,9 +125,11 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
           .sub(FloatVector.fromMemorySegment(F, y, off, NATIVE));
       FloatVector ad = d.lanewise(ABS);
       VectorMask<Float> quad = ad.compare(LT, thr);
-      FloatVector l = ad.sub(c).mul(b).blend(d.mul(d).mul(a), quad);
+      // d/div, not d·(1/div): 1/β overflows for a subnormal β, and |d/β| < 1 on this branch
+      FloatVector q = d.div(div);
+      FloatVector l = ad.sub(c).mul(b).blend(d.mul(0.5f).mul(q), quad);
       FloatVector g = zero.blend(gb, d.compare(GT, 0f)).blend(-gb, d.compare(LT, 0f))
-          .blend(d, d.test(IS_NAN)).blend(d.mul(ga), quad);
+          .blend(d, d.test(IS_NAN)).blend(q.mul(coef), quad);
       s = s.add((DoubleVector) l.convertShape(F2D, D, 0)).add((DoubleVector) l.convertShape(F2D, D, 1));
       if (loss != null) {
         l.intoMemorySegment(loss, off, NATIVE);
@@ -143,7 +142,7 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
         }
       }
     }
-    return s.reduceLanes(ADD) + TAIL.robust(x, y, i, to, loss, grad, coef, acc, thr, a, b, c);
+    return s.reduceLanes(ADD) + TAIL.robust(x, y, i, to, loss, grad, coef, acc, thr, div, b, c);
   }
 
   @Override
@@ -345,13 +344,13 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
         FloatVector a = z.lanewise(ABS);
         FloatVector na = a.neg();
         // e = exp(−|z|): PanamaExp.expNonPositive written out (a helper call boxes here)
-        FloatVector nb = na.fma(PanamaExp.LOG2E, PanamaExp.MAGIC);
-        FloatVector n = nb.sub(PanamaExp.MAGIC);
-        FloatVector r = n.fma(PanamaExp.LN2_LO, n.fma(PanamaExp.LN2_HI, na));
-        FloatVector p = r.fma(PanamaExp.P0, PanamaExp.P1).fma(r, PanamaExp.P2).fma(r, PanamaExp.P3)
-            .fma(r, PanamaExp.P4).fma(r, PanamaExp.P5).fma(r, one).fma(r, one);
+        FloatVector nb = na.fma(PanamaSpecies.LOG2E, PanamaSpecies.MAGIC);
+        FloatVector n = nb.sub(PanamaSpecies.MAGIC);
+        FloatVector r = n.fma(PanamaSpecies.LN2_LO, n.fma(PanamaSpecies.LN2_HI, na));
+        FloatVector p = r.fma(PanamaSpecies.P0, PanamaSpecies.P1).fma(r, PanamaSpecies.P2).fma(r, PanamaSpecies.P3)
+            .fma(r, PanamaSpecies.P4).fma(r, PanamaSpecies.P5).fma(r, one).fma(r, one);
         FloatVector scale = nb.reinterpretAsInts().lanewise(LSHL, 23).reinterpretAsFloats();
-        FloatVector e = p.mul(scale).mul(0x1p-24f).blend(0f, na.compare(LT, PanamaExp.CUTOFF));
+        FloatVector e = p.mul(scale).mul(0x1p-24f).blend(0f, na.compare(LT, PanamaSpecies.CUTOFF));
         VectorMask<Float> nonNeg = z.compare(GE, 0f);
         FloatVector inv = one.div(e.add(1f)); // 1/(1 + e)
         FloatVector sig = e.mul(inv).blend(inv, nonNeg);
@@ -445,14 +444,14 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
       FloatVector t = FloatVector.fromMemorySegment(F, sc, yo, NATIVE);
       FloatVector na = z.lanewise(ABS).neg();
       // e = exp(−|z|): PanamaExp.expNonPositive written out (a helper call boxes here)
-      FloatVector nb = na.fma(PanamaExp.LOG2E, PanamaExp.MAGIC);
-      FloatVector n = nb.sub(PanamaExp.MAGIC);
-      FloatVector rr = n.fma(PanamaExp.LN2_LO, n.fma(PanamaExp.LN2_HI, na));
-      FloatVector pp = rr.fma(PanamaExp.P0, PanamaExp.P1).fma(rr, PanamaExp.P2)
-          .fma(rr, PanamaExp.P3).fma(rr, PanamaExp.P4).fma(rr, PanamaExp.P5).fma(rr, one)
+      FloatVector nb = na.fma(PanamaSpecies.LOG2E, PanamaSpecies.MAGIC);
+      FloatVector n = nb.sub(PanamaSpecies.MAGIC);
+      FloatVector rr = n.fma(PanamaSpecies.LN2_LO, n.fma(PanamaSpecies.LN2_HI, na));
+      FloatVector pp = rr.fma(PanamaSpecies.P0, PanamaSpecies.P1).fma(rr, PanamaSpecies.P2)
+          .fma(rr, PanamaSpecies.P3).fma(rr, PanamaSpecies.P4).fma(rr, PanamaSpecies.P5).fma(rr, one)
           .fma(rr, one);
       FloatVector scale = nb.reinterpretAsInts().lanewise(LSHL, 23).reinterpretAsFloats();
-      FloatVector e = pp.mul(scale).mul(0x1p-24f).blend(0f, na.compare(LT, PanamaExp.CUTOFF));
+      FloatVector e = pp.mul(scale).mul(0x1p-24f).blend(0f, na.compare(LT, PanamaSpecies.CUTOFF));
       FloatVector r = one.div(e.add(1f));
       FloatVector er = e.mul(r);
       VectorMask<Float> nonNeg = z.compare(GE, 0f);
@@ -474,7 +473,8 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
       FloatVector ratio = p.mul(pm).div(q).blend(0f, q.compare(EQ, 0f));
       FloatVector l = at.mul(ce).mul(qg);
       // bounded factors first (ratio·qg ≤ 1): only a truly huge gradient can overflow
-      FloatVector focus = ratio.mul(qg).mul(t.mul(-2f * gamma).add(gamma)).mul(ce);
+      // γ·(1 − 2t), not γ − 2γ·t: 2γ overflows for γ near Float.MAX_VALUE, and ∞·0 is NaN
+      FloatVector focus = ratio.mul(qg).mul(one.sub(t.mul(2f)).mul(gamma)).mul(ce);
       FloatVector g = qg.mul(p.mul(u).sub(t.mul(pm))).add(focus).mul(at).mul(coef);
       s = s.add((DoubleVector) l.convertShape(F2D, D, 0)).add((DoubleVector) l.convertShape(F2D, D, 1));
       l.intoMemorySegment(sc, yo, NATIVE);
@@ -509,7 +509,9 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
       FloatVector qg = om.lanewise(LOG).mul(gamma).lanewise(EXP); // om > 0: see sigmoidFocal
       FloatVector at = t.mul(a1).add(a0);
       FloatVector l = at.mul(qg).mul(lp).neg();
-      FloatVector dpt = at.mul(qg).mul(lp.mul(gamma).div(om).sub(one.div(pt)));
+      // (qg·γ)·ln p_t/(1 − p_t) − qg/p_t: qg·γ ≤ γ stays finite, and qg = 0 (a huge γ) gives 0
+      // where γ·ln p_t would be −∞ and ∞·0 NaN
+      FloatVector dpt = at.mul(qg.mul(gamma).mul(lp).div(om).sub(qg.div(pt)));
       FloatVector g = dpt.mul(t.mul(2f).sub(1f)).mul(coef)
           .blend(0f, p.compare(LT, lo).or(p.compare(GT, hi)));
       s = s.add((DoubleVector) l.convertShape(F2D, D, 0)).add((DoubleVector) l.convertShape(F2D, D, 1));

@@ -1,7 +1,6 @@
 package dev.fusedloss.internal;
 
 import java.lang.foreign.MemorySegment;
-import jdk.incubator.vector.FloatVector;
 
 /** The Vector API kernels; loaded only when {@code jdk.incubator.vector} is readable. */
 final class PanamaVectorizationProvider extends VectorizationProvider {
@@ -9,15 +8,23 @@ final class PanamaVectorizationProvider extends VectorizationProvider {
   private final SoftmaxKernels softmax = new PanamaSoftmaxKernels();
 
   PanamaVectorizationProvider() {
-    if (FloatVector.SPECIES_PREFERRED.vectorBitSize() < 128) {
+    if (PanamaSpecies.F.vectorBitSize() < 128) {
       throw new UnsupportedOperationException(
-          "preferred vector size is " + FloatVector.SPECIES_PREFERRED.vectorBitSize() + " bits");
+          "preferred vector size is " + PanamaSpecies.F.vectorBitSize() + " bits");
     }
     // one tiny call so an unsupported platform fails here, not inside a user's call
     MemorySegment probe = MemorySegment.ofArray(new float[64]);
     elementwise.mse(probe, probe, 0, 64, null, null, 1f, false);
-    System.getLogger("dev.fusedloss").log(System.Logger.Level.DEBUG,
-        "fusedloss: Vector API kernels, " + FloatVector.SPECIES_PREFERRED);
+  }
+
+  @Override
+  public String species() {
+    return PanamaSpecies.F.toString();
+  }
+
+  @Override
+  public int floatLanes() {
+    return PanamaSpecies.L;
   }
 
   @Override

@@ -64,14 +64,15 @@ public final class ScalarElementwiseKernels implements ElementwiseKernels {
   @Override
   public double robust(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc,
-      float thr, float a, float b, float c) {
+      float thr, float div, float b, float c) {
     double sum = 0;
     for (long i = from; i < to; i++) {
       double d = (double) get(x, i) - get(y, i);
       double ad = Math.abs(d);
       boolean quad = ad < thr;
-      double l = quad ? a * d * d : b * (ad - c);
-      double g = quad ? 2 * a * d : b * sign(d);
+      double q = d / div; // not d·(1/div): see the vector kernel
+      double l = quad ? 0.5 * d * q : b * (ad - c);
+      double g = quad ? q : b * sign(d);
       sum += emit(loss, grad, i, l, g, coef, acc);
     }
     return sum;

@@ -69,8 +69,9 @@ public final class Split {
 
   /**
    * Runs {@code body} over the chunks of [0, count) on {@code threads} threads (the caller
-   * included) and returns the chunk sums added in chunk order. A failure in any chunk is
-   * rethrown once every started chunk has finished.
+   * included) and returns the chunk sums added in chunk order. A failure in any chunk, or of
+   * the executor's {@code execute} (other than a rejection, which leaves the task to the
+   * caller), is rethrown once every started chunk has finished; no chunk starts after that.
    */
   public static double parallel(Executor executor, int threads, long count, long chunk,
       Body body) {
@@ -80,6 +81,12 @@ public final class Split {
         executor.execute(job::work);
       } catch (RejectedExecutionException e) {
         break; // the caller does the rest
+      } catch (RuntimeException | Error e) {
+        // A broken executor: the call fails. Tasks it already accepted may still run; the
+        // failure makes every chunk they claim a no-op, and the caller claims all that are
+        // left below, so nothing is written after this call has thrown.
+        job.fail(e);
+        break;
       }
     }
     job.work();
@@ -129,6 +136,12 @@ public final class Split {
       this.done = new CountDownLatch(chunks);
     }
 
+    synchronized void fail(Throwable t) {
+      if (failure == null) {
+        failure = t;
+      }
+    }
+
     void work() {
       for (long i; (i = next.getAndIncrement()) < partial.length; ) {
         try {
@@ -137,11 +150,7 @@ public final class Split {
             partial[(int) i] = body.run(from, Math.min(count, from + chunk));
           }
         } catch (Throwable t) {
-          synchronized (this) {
-            if (failure == null) {
-              failure = t;
-            }
-          }
+          fail(t);
         } finally {
           done.countDown();
         }

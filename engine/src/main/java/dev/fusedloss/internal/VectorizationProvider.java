@@ -9,14 +9,27 @@ import java.lang.invoke.MethodType;
  * is loaded reflectively and only when {@code jdk.incubator.vector} is in the boot layer, so a
  * class-path user who did not add the module never loads a class that refers to it.
  *
- * <p>The system property {@code fusedloss.vectorization=scalar} forces the scalar kernels.
+ * <p>The system property {@code fusedloss.vectorization=scalar} forces the scalar kernels, and
+ * {@code fusedloss.vectorBits=128|256|512} chooses the Vector API kernels' width (default: the
+ * CPU's preferred one). The choice is logged once, at INFO (a fallback at WARNING).
  */
 public abstract class VectorizationProvider {
   /** The property that can force the scalar implementation. */
   public static final String PROPERTY = "fusedloss.vectorization";
 
+  /** The property that chooses the vector width in bits: 128, 256 or 512. */
+  public static final String BITS_PROPERTY = "fusedloss.vectorBits";
+
+  private static final System.Logger LOG = System.getLogger("dev.fusedloss");
+
   /** A short name: {@code "panama"} or {@code "scalar"}. */
   public abstract String name();
+
+  /** The float species of the vector kernels, e.g. {@code Species[float, 8, S_256_BIT]}; "" if scalar. */
+  public abstract String species();
+
+  /** Float lanes per vector of the vector kernels; 0 if scalar. */
+  public abstract int floatLanes();
 
   /** The element-wise kernels. */
   public abstract ElementwiseKernels elementwise();
@@ -38,8 +51,37 @@ public abstract class VectorizationProvider {
     static final VectorizationProvider INSTANCE = choose();
   }
 
+  private static final class Bits {
+    static final int REQUESTED = parseBits();
+  }
+
+  /**
+   * The width {@code -Dfusedloss.vectorBits} asks for, or 0 for the preferred species (also when
+   * the value is not 128, 256 or 512: that is logged once and ignored).
+   */
+  public static int requestedVectorBits() {
+    return Bits.REQUESTED;
+  }
+
+  private static int parseBits() {
+    String v = System.getProperty(BITS_PROPERTY, "").trim();
+    if (v.isEmpty()) {
+      return 0;
+    }
+    switch (v) {
+      case "128", "256", "512" -> {
+        return Integer.parseInt(v);
+      }
+      default -> {
+        LOG.log(System.Logger.Level.WARNING, "fusedloss: ignoring -D" + BITS_PROPERTY + "=" + v
+            + " (allowed: 128, 256, 512); using the preferred vector width");
+        return 0;
+      }
+    }
+  }
+
   private static VectorizationProvider choose() {
-    System.Logger log = System.getLogger("dev.fusedloss");
+    System.Logger log = LOG;
     if ("scalar".equalsIgnoreCase(System.getProperty(PROPERTY, ""))) {
       log.log(System.Logger.Level.INFO,
           "fusedloss: scalar kernels (forced by -D" + PROPERTY + "=scalar)");
@@ -53,8 +95,10 @@ public abstract class VectorizationProvider {
     }
     try {
       Class<?> c = Class.forName("dev.fusedloss.internal.PanamaVectorizationProvider");
-      return (VectorizationProvider) MethodHandles.lookup()
+      VectorizationProvider p = (VectorizationProvider) MethodHandles.lookup()
           .findConstructor(c, MethodType.methodType(void.class)).invoke();
+      log.log(System.Logger.Level.INFO, "fusedloss: Vector API kernels, " + p.species());
+      return p;
     } catch (Throwable t) {
       log.log(System.Logger.Level.WARNING,
           "fusedloss: the Vector API kernels could not be loaded (" + t
@@ -69,6 +113,16 @@ public abstract class VectorizationProvider {
     @Override
     public String name() {
       return "scalar";
+    }
+
+    @Override
+    public String species() {
+      return "";
+    }
+
+    @Override
+    public int floatLanes() {
+      return 0;
     }
 
     @Override

@@ -41,7 +41,7 @@ class InlineExpAccuracyTest {
 
   /** Loaded only once the Vector API is known to be present. */
   static final class Sweep {
-    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    static final VectorSpecies<Float> F = PanamaExp.species();
 
     static float[] eval(float[] in) {
       int l = F.length();
