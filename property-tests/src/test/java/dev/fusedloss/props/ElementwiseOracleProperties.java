@@ -30,7 +30,7 @@ class ElementwiseOracleProperties {
 
   static void property(Spec spec, Reduction r) {
     ElementwiseLoss loss = spec.make().apply(r);
-    qt().withExamples(60).withFixedSeed(Seeds.seed())
+    qt().withExamples(Seeds.examples(60)).withFixedSeed(Seeds.seed())
         .forAll(integers().between(0, 5000), longs().all(), integers().between(0, 255))
         .checkAssert((size, seed, flags) -> check(spec, loss, r, size, seed, flags));
   }

@@ -155,7 +155,7 @@ class ParallelDeterminismTest {
     for (Spec spec : Specs.all()) {
       for (Reduction red : Specs.REDUCTIONS) {
         ElementwiseLoss base = spec.make().apply(red);
-        qt().withExamples(3).withShrinkCycles(0).withFixedSeed(Seeds.seed())
+        qt().withExamples(Seeds.examples(3)).withShrinkCycles(0).withFixedSeed(Seeds.seed())
             .forAll(integers().between(2, 9), integers().between(0, 1000), longs().all())
             .checkAssert((chunks, extra, seed) -> {
               int n = (int) ((chunks - 1) * CHUNK + extra * 61L + 1);
@@ -196,7 +196,7 @@ class ParallelDeterminismTest {
 
   @Test
   void rowLossesGiveTheSameBitsOnAnyThreadCount() {
-    qt().withExamples(2).withShrinkCycles(0).withFixedSeed(Seeds.seed()).forAll(longs().all()).checkAssert(seed -> {
+    qt().withExamples(Seeds.examples(2)).withShrinkCycles(0).withFixedSeed(Seeds.seed()).forAll(longs().all()).checkAssert(seed -> {
       for (int[] shape : shapes(seed)) {
         int rows = shape[0];
         int classes = shape[1];
