@@ -11,6 +11,9 @@ import ai.djl.training.GradientCollector;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.math.BigDecimal;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -40,6 +43,12 @@ import org.openjdk.jmh.annotations.Warmup;
  * {@code binary_cross_entropy_with_logits}; sigmoid focal is composed from the same ops the way
  * torchvision's {@code sigmoid_focal_loss} is. {@code threads} sets libtorch's intra-op threads
  * ({@code torch.set_num_threads}); inter-op threads are 1.
+ *
+ * <p>Each trial's setup checks that the peer computes on the same data: it evaluates both
+ * fusedloss and the peer's expression on the exact benchmark inputs, prints {@code peer check
+ * WORKLOAD: fusedloss X pytorch Y}, and fails the trial when they differ by more than 1e-4
+ * relative. (Inputs are handed over in native byte order: {@code MemorySegment.asByteBuffer()}
+ * is big-endian, and libtorch once received byte-swapped floats from it.)
  *
  * <p>libtorch allocates its temporaries and gradients per step; on VMs where first-touch page
  * faults are expensive its allocator pays for that unless jemalloc is preloaded, which {@code
@@ -78,6 +87,7 @@ public class PyTorchBench {
       manager = NDManager.newBaseManager();
       String[] kv = workload.split(":");
       loss = kv[0];
+      double ours;
       try (Arena arena = Arena.ofConfined()) {
         if (loss.equals("ce")) {
           String[] rc = kv[1].split("x");
@@ -91,17 +101,45 @@ public class PyTorchBench {
           for (int i = 0; i < rows; i++) {
             t[i] = ts.getAtIndex(ValueLayout.JAVA_INT, i);
           }
-          x = manager.create(xs.asByteBuffer().asFloatBuffer(), new Shape(rows, classes));
+          x = manager.create(nativeFloats(xs), new Shape(rows, classes));
           y = manager.create(t, new Shape(rows, 1));
+          ours = dev.fusedloss.CrossEntropyLoss.builder().build().forward(xs, ts, rows, classes);
         } else {
           long n = Long.parseLong(kv[1]);
           MemorySegment xs = BenchData.floats(arena, n);
           MemorySegment ys = BenchData.floats(arena, n);
           BenchData.fillInputs(loss, xs, ys, n, 42);
-          x = manager.create(xs.asByteBuffer().asFloatBuffer(), new Shape(n));
-          y = manager.create(ys.asByteBuffer().asFloatBuffer(), new Shape(n));
+          x = manager.create(nativeFloats(xs), new Shape(n));
+          y = manager.create(nativeFloats(ys), new Shape(n));
+          ours = switch (loss) {
+            case "mse" -> dev.fusedloss.MSELoss.of(dev.fusedloss.Reduction.MEAN).forward(xs, ys, n);
+            case "bceWithLogits" -> dev.fusedloss.BCEWithLogitsLoss.builder().build()
+                .forward(xs, ys, n);
+            case "sigmoidFocal" -> dev.fusedloss.SigmoidFocalLoss.builder().alpha(0.25f)
+                .gamma(2f).build().forward(xs, ys, n);
+            default -> throw new IllegalArgumentException(loss);
+          };
         }
       }
+      double peer;
+      try (NDManager m = manager.newSubManager()) {
+        NDArray leaf = x.stopGradient();
+        leaf.attach(m);
+        peer = lossOf(loss, leaf, y).getFloat();
+      }
+      System.out.println("peer check " + workload + ": fusedloss "
+          + BigDecimal.valueOf(ours).toPlainString() + " pytorch "
+          + BigDecimal.valueOf(peer).toPlainString());
+      double rel = Math.abs(ours - peer) / Math.max(Math.abs(ours), Math.abs(peer));
+      if (!(rel <= 1e-4)) {
+        throw new IllegalStateException("peer check " + workload + " failed: fusedloss " + ours
+            + ", pytorch " + peer + " (relative difference " + rel + " > 1e-4)");
+      }
+    }
+
+    /** The segment's floats as a buffer libtorch reads correctly: native byte order. */
+    static FloatBuffer nativeFloats(MemorySegment s) {
+      return s.asByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer();
     }
 
     @TearDown(Level.Trial)
@@ -117,24 +155,29 @@ public class PyTorchBench {
       NDArray leaf = w.x.stopGradient();
       leaf.attach(m);
       leaf.setRequiresGradient(true);
-      NDArray loss = switch (w.loss) {
-        case "mse" -> leaf.sub(w.y).square().mean();
-        case "bceWithLogits" -> Activation.softPlus(leaf).sub(leaf.mul(w.y)).mean();
-        case "sigmoidFocal" -> { // torchvision's sigmoid_focal_loss, α = 0.25, γ = 2
-          NDArray p = Activation.sigmoid(leaf);
-          NDArray ce = Activation.softPlus(leaf).sub(leaf.mul(w.y));
-          NDArray notY = w.y.neg().add(1f);
-          NDArray pt = p.mul(w.y).add(p.neg().add(1f).mul(notY));
-          NDArray alphaT = w.y.mul(0.25f).add(notY.mul(0.75f));
-          yield ce.mul(pt.neg().add(1f).square()).mul(alphaT).mean();
-        }
-        case "ce" -> leaf.logSoftmax(1).gather(w.y, 1).mean().neg();
-        default -> throw new IllegalArgumentException(w.loss);
-      };
+      NDArray loss = lossOf(w.loss, leaf, w.y);
       gc.backward(loss);
       NDArray g = leaf.getGradient();
       return loss.getFloat() + (g.getShape().size() > 0 ? 0f : 1f);
     }
+  }
+
+  /** The peer's loss expression for {@code loss} on logits {@code x} and targets {@code y}. */
+  static NDArray lossOf(String loss, NDArray x, NDArray y) {
+    return switch (loss) {
+      case "mse" -> x.sub(y).square().mean();
+      case "bceWithLogits" -> Activation.softPlus(x).sub(x.mul(y)).mean();
+      case "sigmoidFocal" -> { // torchvision's sigmoid_focal_loss, α = 0.25, γ = 2
+        NDArray p = Activation.sigmoid(x);
+        NDArray ce = Activation.softPlus(x).sub(x.mul(y));
+        NDArray notY = y.neg().add(1f);
+        NDArray pt = p.mul(y).add(p.neg().add(1f).mul(notY));
+        NDArray alphaT = y.mul(0.25f).add(notY.mul(0.75f));
+        yield ce.mul(pt.neg().add(1f).square()).mul(alphaT).mean();
+      }
+      case "ce" -> x.logSoftmax(1).gather(y, 1).mean().neg();
+      default -> throw new IllegalArgumentException(loss);
+    };
   }
 
   /** Checks the peer's CE gradient against the engine's on a small case (run once by hand). */

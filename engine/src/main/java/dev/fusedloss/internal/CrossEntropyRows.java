@@ -5,7 +5,6 @@ import static dev.fusedloss.internal.PanamaSpecies.F;
 import static dev.fusedloss.internal.PanamaSpecies.L;
 import static dev.fusedloss.internal.PanamaSpecies.NATIVE;
 import static dev.fusedloss.internal.PanamaSpecies.NEG_INF;
-import static dev.fusedloss.internal.RowSweeps.addAt;
 import static dev.fusedloss.internal.RowSweeps.at;
 import static dev.fusedloss.internal.RowSweeps.gradFromStored;
 import static dev.fusedloss.internal.RowSweeps.gradFromStoredOverlap;
@@ -75,6 +74,9 @@ final class CrossEntropyRows {
         sumWx = cap > 0 ? rowWeightedSumCapped(x, w, base, cls, cap, inv)
             : w == null ? rowSum(x, base, cls) : rowDot(x, w, base, cls);
       }
+      // the target's own gradient is formed at the end, in double; accumulation adds it here
+      float old = acc && grad != null ? grad.get(JAVA_FLOAT_UNALIGNED, (base + t) * Float.BYTES)
+          : 0f;
       if (store && x != grad) {
         // the row is copied into its gradient row and swept there in place: loops that load
         // and store one segment run twice as fast as loops across two (rowSumExpInPlace)
@@ -127,7 +129,10 @@ final class CrossEntropyRows {
       } else {
         gradRecomputeCapped(x, unweighted ? null : w, base, cls, cap, inv, m, as, b, grad, acc);
       }
-      addAt(grad, base + t, -(1 - eps) * wt * coef * chainT);
+      // p_t·A − w_t(ε/C + 1 − ε)·coef in one double expression, replacing what the sweep wrote
+      // at t: the two terms cancel as p_t → 1 (a one-class row's gradient is exactly 0)
+      double gt = (Math.exp(xt - m) * (a / s) - (epsC * wt + (1 - eps) * wt) * coef) * chainT;
+      grad.set(JAVA_FLOAT_UNALIGNED, (base + t) * Float.BYTES, (float) gt + old);
     }
     return total;
   }

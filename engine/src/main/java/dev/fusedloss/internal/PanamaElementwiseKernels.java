@@ -127,7 +127,7 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
       VectorMask<Float> quad = ad.compare(LT, thr);
       // d/div, not d·(1/div): 1/β overflows for a subnormal β, and |d/β| < 1 on this branch
       FloatVector q = d.div(div);
-      FloatVector l = ad.sub(c).mul(b).blend(d.mul(0.5f).mul(q), quad);
+      FloatVector l = ad.sub(c).mul(b).blend(q.mul(0.5f).mul(d), quad); // ½q exact
       FloatVector g = zero.blend(gb, d.compare(GT, 0f)).blend(-gb, d.compare(LT, 0f))
           .blend(d, d.test(IS_NAN)).blend(q.mul(coef), quad);
       s = s.add((DoubleVector) l.convertShape(F2D, D, 0)).add((DoubleVector) l.convertShape(F2D, D, 1));

@@ -2,6 +2,7 @@ package dev.fusedloss.internal;
 
 import static dev.fusedloss.internal.PanamaSpecies.ONE;
 import static jdk.incubator.vector.VectorOperators.ABS;
+import static jdk.incubator.vector.VectorOperators.EQ;
 import static jdk.incubator.vector.VectorOperators.LT;
 
 import jdk.incubator.vector.FloatVector;
@@ -35,7 +36,7 @@ public final class PanamaTanh {
     FloatVector a = y.lanewise(ABS);
     FloatVector s = y.mul(y);
     FloatVector p = s.mul(T0).add(VT1).fma(s, VT2).fma(s, VT3).fma(s, VT4);
-    FloatVector small = p.mul(s).fma(y, y);
+    FloatVector small = p.mul(s).fma(y, y).blend(y, a.compare(EQ, 0f)); // ±0 keeps its sign
     FloatVector e = PanamaExp.expNonPositive(a.mul(-2f));
     FloatVector big = ONE.sub(e).div(ONE.add(e));
     return big.blend(big.neg(), y.compare(LT, 0f)).blend(small, a.compare(LT, LIMIT));
@@ -45,6 +46,9 @@ public final class PanamaTanh {
   public static float tanh(float y) {
     float a = Math.abs(y);
     if (a < LIMIT) {
+      if (a == 0) {
+        return y;
+      }
       float s = y * y;
       float p = s * T0 + T1;
       p = Math.fma(p, s, T2);

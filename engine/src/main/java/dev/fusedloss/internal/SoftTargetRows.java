@@ -247,6 +247,16 @@ final class SoftTargetRows {
       double st = rowSumExp(t, base, cls, inv, mt);
       // Σ q_c (t_c − s_c)/T with q = softmax(t/T); masked teacher classes (q = 0) add nothing
       double cross = distillCross(s, t, base, cls, inv, ms, mt, (float) (1 / st));
+      if (!Double.isFinite(cross)) { // a float lane overflowed: again in double, as above
+        cross = 0;
+        for (int c = 0; c < cls; c++) {
+          double q = Math.exp(at(t, base + c) * inv - mt) / st;
+          if (q > 0) {
+            cross += q * (((double) at(t, base + c) * inv - mt)
+                - ((double) at(s, base + c) * inv - ms));
+          }
+        }
+      }
       total += distillRowLoss(t2, cross, ss, st, loss, r);
       if (grad != null) {
         float k = temperature * coef;
@@ -319,7 +329,13 @@ final class SoftTargetRows {
       float ss = rs.sums[0];
       float st = rs.sums[1];
       // Σ q_c (t_c − s_c)/T with q = softmax(t/T); masked teacher classes (q = 0) add nothing
-      double cross = rs.sums[2] / (double) st;
+      double cross = rs.sums[2];
+      if (!Float.isFinite(rs.sums[2])) {
+        // the float sum overflowed (logits near ±3.4e38), or an input is NaN/∞: summed again in
+        // double from the inputs, which nothing has overwritten yet, and the stored exps
+        cross = distillCrossDouble(s, t, sc, base, cls, pad, inv, ms, mt);
+      }
+      cross /= st;
       total += distillRowLoss(t2, cross, ss, st, loss, r);
       if (grad != null) {
         float k = temperature * coef;
@@ -328,6 +344,22 @@ final class SoftTargetRows {
       }
     }
     return total;
+  }
+
+  /**
+   * Σ_c q̃_c·(u_c − v_c) in double (u = t·inv − mt, v = s·inv − ms) from the inputs and the
+   * teacher's exps q̃ stored in the scratch at {@code pad}; terms with q̃ = 0 count 0.
+   */
+  static double distillCrossDouble(MemorySegment s, MemorySegment t, MemorySegment sc, long base,
+      int cls, int pad, float inv, float ms, float mt) {
+    double cross = 0;
+    for (int c = 0; c < cls; c++) {
+      double q = sc.get(JAVA_FLOAT_UNALIGNED, (long) (pad + c) * Float.BYTES);
+      if (q > 0) {
+        cross += q * (((double) at(t, base + c) * inv - mt) - ((double) at(s, base + c) * inv - ms));
+      }
+    }
+    return cross;
   }
 
   /**
