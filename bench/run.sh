@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job: builds the benchmarks, runs them with JMH and writes the report to bench/results/
-# (README.md, elementwise.png, softmax.png, jmh-result.json) and the summary block of the
+# (README.md, elementwise.png, cross-entropy.png, jmh-result.json) and the summary block of the
 # top-level README.
 #
 #   bench/run.sh                 quick selection, about 5 minutes
@@ -31,7 +31,7 @@ profile=()
 notes=()
 # name the machine in the report, e.g. BENCH_MACHINE="our CI runner (shared, 2 vCPUs)"
 [ -n "${BENCH_MACHINE:-}" ] && notes+=(--note "machine: $BENCH_MACHINE")
-include='ElementwiseBench|ElementwiseScalarBench|StreamBench|SoftmaxBench|SoftmaxScalarBench|ParallelBench'
+include='ElementwiseBench|ElementwiseScalarBench|StreamBench|CrossEntropyBench|CrossEntropyScalarBench|ParallelBench'
 if [ $peer = 1 ]; then
   profile=(-Ppytorch)
   include="$include|PyTorchBench"

@@ -12,6 +12,8 @@ import java.lang.foreign.MemorySegment;
  * continuous there. {@code β = 0} is exactly {@link L1Loss}, gradient included (PyTorch 1.13's
  * own backward gives −1 at {@code d = 0} for β = 0; we give L1's 0). With {@link Reduction#MEAN}
  * the gradient is divided by {@code n}. {@code SmoothL1(β) = HuberLoss(δ=β) / β} for β &gt; 0.
+ * Any finite β ≥ 0 works, subnormal ones included: the quadratic zone is evaluated as
+ * {@code ½·d·(d/β)}, never with {@code 1/β}, which overflows below β ≈ 2.9e-39.
  * See {@link ElementwiseLoss} for the calls and the checks.
  */
 public final class SmoothL1Loss extends ElementwiseLoss {

@@ -43,6 +43,7 @@ public final class Conformance {
       System.err.println("usage: Conformance CASES.jsonl");
       System.exit(2);
     }
+    System.out.println(dev.fusedloss.Engine.describe()); // which kernels, at which width
     List<Outcome> outcomes;
     try {
       outcomes = run(Path.of(args[0]));

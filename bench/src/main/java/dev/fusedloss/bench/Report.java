@@ -338,30 +338,30 @@ public final class Report {
   }
 
   void softmax(StringBuilder md) {
-    Set<String> shapes = values("SoftmaxBench", "shape");
+    Set<String> shapes = values("CrossEntropyBench", "shape");
     if (shapes.isEmpty()) {
       return;
     }
     md.append("\n## Cross entropy with class indices (MEAN, loss + gradient)\n\n")
-        .append("![cross-entropy throughput](softmax.png)\n\n")
+        .append("![cross-entropy throughput](cross-entropy.png)\n\n")
         .append("| shape | fused µs | GB/s | ÷ copy | ÷ exp | ÷ max(copy, exp) | × unfused ")
         .append("| × scalar | × PyTorch | B/op |\n")
         .append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (String shape : shapes) {
-      Result fused = find("SoftmaxBench", "fused", "shape", shape);
+      Result fused = find("CrossEntropyBench", "fused", "shape", shape);
       if (fused == null) {
         continue;
       }
       long[] rc = shape(shape);
-      Result copy = find("SoftmaxBench", "copy", "shape", shape);
-      Result exp = find("SoftmaxBench", "exp", "shape", shape);
+      Result copy = find("CrossEntropyBench", "copy", "shape", shape);
+      Result exp = find("CrossEntropyBench", "exp", "shape", shape);
       Result floor = copy == null ? exp : exp == null ? copy : copy.us >= exp.us ? copy : exp;
       md.append("| ").append(shape).append(" | ").append(time(fused)).append(" | ")
           .append(gbps(8.0 * rc[0] * rc[1] + 4.0 * rc[0], fused)).append(" | ")
           .append(ratio(fused, copy)).append(" | ").append(ratio(fused, exp)).append(" | ")
           .append(ratio(fused, floor)).append(" | ")
-          .append(ratio(find("SoftmaxBench", "unfused", "shape", shape), fused)).append(" | ")
-          .append(ratio(find("SoftmaxScalarBench", "scalar", "shape", shape), fused)).append(" | ")
+          .append(ratio(find("CrossEntropyBench", "unfused", "shape", shape), fused)).append(" | ")
+          .append(ratio(find("CrossEntropyScalarBench", "scalar", "shape", shape), fused)).append(" | ")
           .append(ratio(find("PyTorchBench", "step", "workload", "ce:" + shape, "threads", "1"),
               fused))
           .append(" | ").append(alloc(fused, copy)).append(" |\n");
@@ -453,16 +453,16 @@ public final class Report {
       s.append("- Sigmoid focal, 4K elements: ").append(faster(focalScalar, focal))
           .append(" than the scalar baseline.\n");
     }
-    for (String shape : values("SoftmaxBench", "shape")) {
-      Result fused = find("SoftmaxBench", "fused", "shape", shape);
-      Result copy = find("SoftmaxBench", "copy", "shape", shape);
-      Result exp = find("SoftmaxBench", "exp", "shape", shape);
+    for (String shape : values("CrossEntropyBench", "shape")) {
+      Result fused = find("CrossEntropyBench", "fused", "shape", shape);
+      Result copy = find("CrossEntropyBench", "copy", "shape", shape);
+      Result exp = find("CrossEntropyBench", "exp", "shape", shape);
       if (fused == null || copy == null || exp == null) {
         continue;
       }
       s.append("- Cross entropy ").append(shape).append(": ")
           .append(ratio(fused, copy.us >= exp.us ? copy : exp)).append(" the time of max(copy, exp); ")
-          .append(faster(find("SoftmaxBench", "unfused", "shape", shape), fused))
+          .append(faster(find("CrossEntropyBench", "unfused", "shape", shape), fused))
           .append(" than the unfused baseline");
       Result t = find("PyTorchBench", "step", "workload", "ce:" + shape, "threads", "1");
       if (t != null) {
@@ -528,7 +528,7 @@ public final class Report {
       save(dir.resolve("elementwise.png"), "Element-wise losses: loss + gradient, one thread",
           "elements", data);
     }
-    Set<String> shapes = values("SoftmaxBench", "shape");
+    Set<String> shapes = values("CrossEntropyBench", "shape");
     if (!shapes.isEmpty()) {
       Map<String, XYSeries> series = new LinkedHashMap<>();
       for (String name : new String[] {"copy (roof)", "exp floor (compute roof)", "fused",
@@ -539,11 +539,11 @@ public final class Report {
         long[] rc = shape(shape);
         double n = (double) rc[0] * rc[1];
         double bytes = 8.0 * n + 4.0 * rc[0];
-        Result[] rs = {find("SoftmaxBench", "copy", "shape", shape),
-            find("SoftmaxBench", "exp", "shape", shape),
-            find("SoftmaxBench", "fused", "shape", shape),
-            find("SoftmaxBench", "unfused", "shape", shape),
-            find("SoftmaxScalarBench", "scalar", "shape", shape),
+        Result[] rs = {find("CrossEntropyBench", "copy", "shape", shape),
+            find("CrossEntropyBench", "exp", "shape", shape),
+            find("CrossEntropyBench", "fused", "shape", shape),
+            find("CrossEntropyBench", "unfused", "shape", shape),
+            find("CrossEntropyScalarBench", "scalar", "shape", shape),
             find("PyTorchBench", "step", "workload", "ce:" + shape, "threads", "1")};
         int i = 0;
         for (XYSeries s : series.values()) {
@@ -559,7 +559,7 @@ public final class Report {
           data.addSeries(s);
         }
       }
-      save(dir.resolve("softmax.png"), "Cross entropy (" + String.join(", ", shapes)
+      save(dir.resolve("cross-entropy.png"), "Cross entropy (" + String.join(", ", shapes)
           + "): loss + gradient, one thread", "elements (rows × classes)", data);
     }
   }

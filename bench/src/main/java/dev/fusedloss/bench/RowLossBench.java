@@ -13,7 +13,7 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * NLL, softmax focal, KL, distillation and log-softmax (loss + gradient): the fused call against
  * a same-bytes copy (read the input, write the gradient). Compare with
- * {@link RowLossScalarBench} (the scalar kernels) and, for the exp floor, {@link SoftmaxBench#exp}.
+ * {@link RowLossScalarBench} (the scalar kernels) and, for the exp floor, {@link CrossEntropyBench#exp}.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)

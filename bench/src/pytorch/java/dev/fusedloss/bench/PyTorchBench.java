@@ -30,7 +30,7 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * PyTorch as a peer: the same workloads as {@link ElementwiseBench}, {@link SoftmaxBench} and
+ * PyTorch as a peer: the same workloads as {@link ElementwiseBench}, {@link CrossEntropyBench} and
  * {@link ParallelBench}, run through libtorch's CPU kernels from the JVM with DJL, loss and
  * gradient by autograd as a training step does it.
  *

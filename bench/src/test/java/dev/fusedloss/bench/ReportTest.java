@@ -30,9 +30,9 @@ class ReportTest {
         result("ElementwiseBench.fused", "\"loss\": \"mse\", \"size\": \"4096\"", 2.0, 1.2),
         result("ElementwiseBench.unfused", "\"loss\": \"mse\", \"size\": \"4096\"", 5.0, 0),
         result("ElementwiseBench.fused", "\"loss\": \"bce\", \"size\": \"4096\"", 4.0, 100),
-        result("SoftmaxBench.copy", "\"shape\": \"2x3\"", 1.0, 0),
-        result("SoftmaxBench.exp", "\"shape\": \"2x3\"", 2.0, 0),
-        result("SoftmaxBench.fused", "\"shape\": \"2x3\"", 3.0, 0),
+        result("CrossEntropyBench.copy", "\"shape\": \"2x3\"", 1.0, 0),
+        result("CrossEntropyBench.exp", "\"shape\": \"2x3\"", 2.0, 0),
+        result("CrossEntropyBench.fused", "\"shape\": \"2x3\"", 3.0, 0),
         result("PyTorchBench.step", "\"workload\": \"ce:2x3\", \"threads\": \"1\"", 9.0, 0),
         result("ParallelBench.fused", "\"workload\": \"mse:4096\", \"threads\": \"1\"", 4.0, 0),
         result("ParallelBench.fused", "\"workload\": \"mse:4096\", \"threads\": \"2\"", 2.5, 0)))

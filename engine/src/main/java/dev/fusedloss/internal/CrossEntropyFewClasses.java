@@ -204,7 +204,7 @@ final class CrossEntropyFewClasses {
       FloatVector l1 = m1.sub(FloatVector.fromArray(F, sc.targetLogit, L)).add(s1.lanewise(LOG))
           .blend(0f, skip1);
       if (loss != null) {
-        l.intoMemorySegment(loss, rb * 4, NATIVE);
+        l.intoMemorySegment(loss, rb * Float.BYTES, NATIVE);
         l1.intoMemorySegment(loss, (rb + L) * Float.BYTES, NATIVE);
       }
       // a scalar running total: a vector carried across this loop boxed in some compilations

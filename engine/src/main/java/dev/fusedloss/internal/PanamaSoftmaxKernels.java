@@ -99,7 +99,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       } else if (store) {
         // in place in the gradient row, as cross entropy does (see rowSumExpInPlace)
         if (x != grad) {
-          MemorySegment.copy(x, base * 4, grad, base * 4, classes * Float.BYTES);
+          MemorySegment.copy(x, base * Float.BYTES, grad, base * Float.BYTES, classes * Float.BYTES);
         }
         m = rowMax(grad, base, cls);
         s = rowSumExpInPlace(grad, base, cls, m, x, r + 1 < r1 ? base + stride : base);
@@ -176,7 +176,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       // the row is copied into its output row and swept there, as cross entropy does: loops
       // over one segment compile better (see rowSumExpInPlace)
       if (out != x) {
-        MemorySegment.copy(x, base * 4, out, base * 4, classes * Float.BYTES);
+        MemorySegment.copy(x, base * Float.BYTES, out, base * Float.BYTES, classes * Float.BYTES);
       }
       float m = rowMax(out, base, cls);
       double s = rowSumExp(out, base, cls, 1f, m);

@@ -295,12 +295,12 @@ final class RowSweeps {
   }
 
   static void addAt(MemorySegment grad, long i, double v) {
-    long off = i * 4;
+    long off = i * Float.BYTES;
     grad.set(JAVA_FLOAT_UNALIGNED, off, (float) (grad.get(JAVA_FLOAT_UNALIGNED, off) + v));
   }
 
   static float at(MemorySegment s, long i) {
-    return s.get(JAVA_FLOAT_UNALIGNED, i * 4);
+    return s.get(JAVA_FLOAT_UNALIGNED, i * Float.BYTES);
   }
 
   /**

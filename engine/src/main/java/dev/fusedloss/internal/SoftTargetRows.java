@@ -76,8 +76,8 @@ final class SoftTargetRows {
     double total = 0;
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
-      MemorySegment.copy(x, base * 4, sc, 0, (long) cls * Float.BYTES);
-      MemorySegment.copy(q, base * 4, sc, (long) pad * Float.BYTES, (long) cls * Float.BYTES);
+      MemorySegment.copy(x, base * Float.BYTES, sc, 0, (long) cls * Float.BYTES);
+      MemorySegment.copy(q, base * Float.BYTES, sc, (long) pad * Float.BYTES, (long) cls * Float.BYTES);
       float m = rowMax(sc, 0, cls);
       softExps(sc, cls, pad, m, keep, epsC, rs.sums);
       float se = rs.sums[0];
@@ -116,7 +116,7 @@ final class SoftTargetRows {
           .sub(FloatVector.fromMemorySegment(F, sc, off + (long) pad * Float.BYTES, NATIVE).fma(b, c))
           .intoMemorySegment(sc, off, NATIVE);
     }
-    MemorySegment.copy(sc, 0, grad, base * 4, (long) cls * Float.BYTES);
+    MemorySegment.copy(sc, 0, grad, base * Float.BYTES, (long) cls * Float.BYTES);
   }
 
   /**
@@ -321,8 +321,8 @@ final class SoftTargetRows {
     double total = 0;
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
-      MemorySegment.copy(s, base * 4, sc, 0, (long) cls * Float.BYTES);
-      MemorySegment.copy(t, base * 4, sc, (long) pad * Float.BYTES, (long) cls * Float.BYTES);
+      MemorySegment.copy(s, base * Float.BYTES, sc, 0, (long) cls * Float.BYTES);
+      MemorySegment.copy(t, base * Float.BYTES, sc, (long) pad * Float.BYTES, (long) cls * Float.BYTES);
       float ms = rowMax(sc, 0, cls) * inv;
       float mt = rowMax(sc, pad, cls) * inv;
       distillExps(sc, cls, pad, inv, ms, mt, rs.sums);

@@ -400,42 +400,37 @@ class SoftmaxOracleProperties {
     };
   }
 
-  static List<Config> configs() {
-    List<Config> all = new ArrayList<>();
-    all.add(crossEntropy(false, -100, 0, 0, 0));
-    all.add(crossEntropy(true, -100, 0, 0, 0));
-    all.add(crossEntropy(false, 1, 0, 0, 0));
-    all.add(crossEntropy(false, -100, 0.1f, 0, 0));
-    all.add(crossEntropy(true, 2, 0.3f, 0, 0));
-    all.add(crossEntropy(true, -100, 0.05f, 1e-3f, 0));
-    all.add(crossEntropy(false, -100, 0, 0, 30f));
-    all.add(crossEntropy(true, -100, 0.1f, 1e-4f, 15f));
-    all.add(softCrossEntropy(false, 0));
-    all.add(softCrossEntropy(true, 0.2f));
-    all.add(indexed("nll", true, 1, 0));
-    all.add(indexed("focal", false, -100, 2f));
-    all.add(indexed("focal", true, 0, 0.5f));
-    all.add(indexed("focal", false, -100, 0f));
-    all.add(klDiv(false));
-    all.add(klDiv(true));
-    all.add(distillation(2f));
-    all.add(distillation(0.5f));
-    return all;
-  }
+  /** One configuration under test and the name its tests carry. */
+  record Named(String name, Config config) {}
 
-  static final String[] NAMES = {"ce", "ce weight", "ce ignore=1", "ce ε=0.1",
-      "ce weight ε=0.3 ignore=2", "ce weight ε z-loss", "ce softcap", "ce all options",
-      "soft ce", "soft ce weight ε=0.2", "nll weight ignore=1", "focal γ=2", "focal γ=0.5 α ignore=0",
-      "focal γ=0", "kl", "kl logTarget", "distill T=2", "distill T=0.5"};
+  static List<Named> configs() {
+    return List.of(
+        new Named("ce", crossEntropy(false, -100, 0, 0, 0)),
+        new Named("ce weight", crossEntropy(true, -100, 0, 0, 0)),
+        new Named("ce ignore=1", crossEntropy(false, 1, 0, 0, 0)),
+        new Named("ce ε=0.1", crossEntropy(false, -100, 0.1f, 0, 0)),
+        new Named("ce weight ε=0.3 ignore=2", crossEntropy(true, 2, 0.3f, 0, 0)),
+        new Named("ce weight ε z-loss", crossEntropy(true, -100, 0.05f, 1e-3f, 0)),
+        new Named("ce softcap", crossEntropy(false, -100, 0, 0, 30f)),
+        new Named("ce all options", crossEntropy(true, -100, 0.1f, 1e-4f, 15f)),
+        new Named("soft ce", softCrossEntropy(false, 0)),
+        new Named("soft ce weight ε=0.2", softCrossEntropy(true, 0.2f)),
+        new Named("nll weight ignore=1", indexed("nll", true, 1, 0)),
+        new Named("focal γ=2", indexed("focal", false, -100, 2f)),
+        new Named("focal γ=0.5 α ignore=0", indexed("focal", true, 0, 0.5f)),
+        new Named("focal γ=0", indexed("focal", false, -100, 0f)),
+        new Named("kl", klDiv(false)),
+        new Named("kl logTarget", klDiv(true)),
+        new Named("distill T=2", distillation(2f)),
+        new Named("distill T=0.5", distillation(0.5f)));
+  }
 
   @TestFactory
   Stream<DynamicTest> matchesOracle() {
-    List<Config> cs = configs();
     List<DynamicTest> tests = new ArrayList<>();
-    for (int k = 0; k < cs.size(); k++) {
-      Config c = cs.get(k);
-      for (Reduction r : c.reductions()) {
-        tests.add(DynamicTest.dynamicTest(NAMES[k] + " " + r, () -> property(c, r)));
+    for (Named n : configs()) {
+      for (Reduction r : n.config().reductions()) {
+        tests.add(DynamicTest.dynamicTest(n.name() + " " + r, () -> property(n.config(), r)));
       }
     }
     return tests.stream();

@@ -14,7 +14,7 @@ import org.openjdk.jmh.annotations.TearDown;
 
 /** Logits, targets and buffers for the cross-entropy benchmarks, allocated once per trial. */
 @State(Scope.Benchmark)
-public class SoftmaxState {
+public class CrossEntropyState {
   /** rows × classes. */
   @Param({"4096x32000", "1024x128256", "65536x10", "256x1000"})
   public String shape;
