@@ -44,12 +44,20 @@ public final class BCELoss extends ElementwiseLoss {
     this.hi = Math.min(1f - clipEps, Math.nextDown(1f));
   }
 
-  /** A builder with PyTorch's defaults: MEAN, no weight, PyTorch form. */
+  /**
+   * A builder with PyTorch's defaults: MEAN, no weight, PyTorch form.
+   *
+   * @return a new builder
+   */
   public static Builder builder() {
     return new Builder();
   }
 
-  /** The probability clip ε, 0 for the PyTorch form. */
+  /**
+   * The probability clip ε, 0 for the PyTorch form.
+   *
+   * @return the clip ε
+   */
   public float clipEps() {
     return clipEps;
   }
@@ -80,23 +88,46 @@ public final class BCELoss extends ElementwiseLoss {
 
     private Builder() {}
 
+    /**
+     * The reduction (default MEAN).
+     *
+     * @param reduction MEAN, SUM or NONE
+     * @return this builder
+     */
     public Builder reduction(Reduction reduction) {
       this.reduction = reduction;
       return this;
     }
 
-    /** Finite per-element weights, broadcast along the last dimension (copied). */
+    /**
+     * Finite per-element weights, broadcast along the last dimension (copied).
+     *
+     * @param weight finite weights, element i using {@code weight[i % weight.length]} (copied), or
+     *     null for none
+     * @return this builder
+     */
     public Builder weight(float[] weight) {
       this.weight = weight == null ? null : weight.clone();
       return this;
     }
 
-    /** Selects the clipped form with {@code 0 < clipEps < 0.5}; 0 selects the PyTorch form. */
+    /**
+     * Selects the clipped form with {@code 0 < clipEps < 0.5}; 0 selects the PyTorch form.
+     *
+     * @param clipEps probabilities are clipped to {@code [clipEps, 1 − clipEps]}
+     * @return this builder
+     */
     public Builder clipEps(float clipEps) {
       this.clipEps = clipEps;
       return this;
     }
 
+    /**
+     * Builds the loss.
+     *
+     * @return the loss
+     * @throws IllegalArgumentException if an option is out of range
+     */
     public BCELoss build() {
       return new BCELoss(this);
     }

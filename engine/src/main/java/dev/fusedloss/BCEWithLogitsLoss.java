@@ -36,7 +36,11 @@ public final class BCEWithLogitsLoss extends ElementwiseLoss {
     this.posWeight = b.posWeight == null ? Periodic.ones() : Periodic.of("posWeight", b.posWeight);
   }
 
-  /** A builder with PyTorch's defaults: MEAN, no weight, no positive weight. */
+  /**
+   * A builder with PyTorch's defaults: MEAN, no weight, no positive weight.
+   *
+   * @return a new builder
+   */
   public static Builder builder() {
     return new Builder();
   }
@@ -66,23 +70,46 @@ public final class BCEWithLogitsLoss extends ElementwiseLoss {
 
     private Builder() {}
 
+    /**
+     * The reduction (default MEAN).
+     *
+     * @param reduction MEAN, SUM or NONE
+     * @return this builder
+     */
     public Builder reduction(Reduction reduction) {
       this.reduction = reduction;
       return this;
     }
 
-    /** Finite per-element weights, broadcast along the last dimension (copied). */
+    /**
+     * Finite per-element weights, broadcast along the last dimension (copied).
+     *
+     * @param weight finite weights, element i using {@code weight[i % weight.length]} (copied), or
+     *     null for none
+     * @return this builder
+     */
     public Builder weight(float[] weight) {
       this.weight = weight == null ? null : weight.clone();
       return this;
     }
 
-    /** Finite positive-class weights, one per column (copied). */
+    /**
+     * Finite positive-class weights, one per column (copied).
+     *
+     * @param posWeight finite positive-class weights, broadcast along the last dimension (copied), or null
+     * @return this builder
+     */
     public Builder posWeight(float[] posWeight) {
       this.posWeight = posWeight == null ? null : posWeight.clone();
       return this;
     }
 
+    /**
+     * Builds the loss.
+     *
+     * @return the loss
+     * @throws IllegalArgumentException if an option is out of range
+     */
     public BCEWithLogitsLoss build() {
       return new BCEWithLogitsLoss(this);
     }

@@ -40,19 +40,38 @@ public final class BinaryFocalLoss extends ElementwiseLoss {
     this.hi = Math.min(1f - clipEps, Math.nextDown(1f));
   }
 
-  /** A builder with α = 0.25, γ = 2, clipEps = 1e-7, MEAN. */
+  /**
+   * A builder with α = 0.25, γ = 2, clipEps = 1e-7, MEAN.
+   *
+   * @return a new builder
+   */
   public static Builder builder() {
     return new Builder();
   }
 
+  /**
+   * The class-balance weight α.
+   *
+   * @return α (negative: no α weighting)
+   */
   public float alpha() {
     return alpha;
   }
 
+  /**
+   * The focusing exponent γ.
+   *
+   * @return γ
+   */
   public float gamma() {
     return gamma;
   }
 
+  /**
+   * The probability clip ε.
+   *
+   * @return the clip ε
+   */
   public float clipEps() {
     return clipEps;
   }
@@ -78,29 +97,56 @@ public final class BinaryFocalLoss extends ElementwiseLoss {
 
     private Builder() {}
 
+    /**
+     * The reduction (default MEAN).
+     *
+     * @param reduction MEAN, SUM or NONE
+     * @return this builder
+     */
     public Builder reduction(Reduction reduction) {
       this.reduction = reduction;
       return this;
     }
 
-    /** Positive-class weight in [0, 1]; a negative value disables the α weighting. */
+    /**
+     * Positive-class weight in [0, 1]; a negative value disables the α weighting.
+     *
+     * @param alpha the class-balance weight α
+     * @return this builder
+     */
     public Builder alpha(float alpha) {
       this.alpha = alpha;
       return this;
     }
 
-    /** Focusing exponent, finite and ≥ 0. */
+    /**
+     * Focusing exponent, finite and ≥ 0.
+     *
+     * @param gamma the focusing exponent γ, finite and ≥ 0
+     * @return this builder
+     */
     public Builder gamma(float gamma) {
       this.gamma = gamma;
       return this;
     }
 
-    /** Probability clip, in (0, 0.5). */
+    /**
+     * Probability clip, in (0, 0.5).
+     *
+     * @param clipEps probabilities are clipped to {@code [clipEps, 1 − clipEps]}
+     * @return this builder
+     */
     public Builder clipEps(float clipEps) {
       this.clipEps = clipEps;
       return this;
     }
 
+    /**
+     * Builds the loss.
+     *
+     * @return the loss
+     * @throws IllegalArgumentException if an option is out of range
+     */
     public BinaryFocalLoss build() {
       return new BinaryFocalLoss(this);
     }

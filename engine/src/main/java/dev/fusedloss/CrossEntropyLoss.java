@@ -75,7 +75,9 @@ public final class CrossEntropyLoss extends LossBase {
   private final float zLoss;
   private final float softcap;
   private final SoftmaxKernels kernels;
+  private final ClassIndexType targetType;
   private final SoftmaxKernels.CrossEntropy options;
+  private final SoftmaxKernels.CrossEntropy options64;
 
   private CrossEntropyLoss(Builder b) {
     if (b.reduction == null || b.reduction == Reduction.BATCH_MEAN) {
@@ -105,11 +107,21 @@ public final class CrossEntropyLoss extends LossBase {
     this.zLoss = b.zLoss;
     this.softcap = b.softcap;
     this.kernels = VectorizationProvider.get().softmax();
+    if (b.targetType == null) {
+      throw new IllegalArgumentException("targetType must not be null");
+    }
+    this.targetType = b.targetType;
     this.options = new SoftmaxKernels.CrossEntropy(weightSeg, weightSum, smoothing, ignoreIndex,
-        softcap);
+        softcap, false);
+    this.options64 = new SoftmaxKernels.CrossEntropy(weightSeg, weightSum, smoothing, ignoreIndex,
+        softcap, true);
   }
 
-  /** A builder with PyTorch's defaults: MEAN, no weight, ignoreIndex −100, no smoothing. */
+  /**
+   * A builder with PyTorch's defaults: MEAN, no weight, ignoreIndex −100, no smoothing.
+   *
+   * @return a new builder
+   */
   public static Builder builder() {
     return new Builder();
   }
@@ -118,22 +130,55 @@ public final class CrossEntropyLoss extends LossBase {
    * This loss with another parallelism.
    *
    * @throws IllegalArgumentException if {@code parallelism} is null
+   * @param parallelism how calls may be split over threads
+   * @return a copy of this loss using {@code parallelism}
    */
   public CrossEntropyLoss withParallelism(Parallelism parallelism) {
     return copyWith(parallelism);
   }
 
+  /**
+   * The reduction.
+   *
+   * @return MEAN, SUM or NONE
+   */
   public Reduction reduction() {
     return reduction;
   }
 
-  /** Loss and gradient (scale 1, overwriting) for packed rows ({@code rowStride = classes}). */
+  /**
+   * The element type of the target segments this loss reads.
+   *
+   * @return INT32 (the default) or INT64
+   */
+  public ClassIndexType targetType() {
+    return targetType;
+  }
+
+  /**
+   * Loss and gradient (scale 1, overwriting) for packed rows ({@code rowStride = classes}).
+   *
+   * @param logits logits: {@code rows} rows of {@code classes} floats, {@code rowStride} apart
+   * @param targets one class index per row (or {@code ignoreIndex})
+   * @param rows the number of rows N (≥ 0)
+   * @param classes the number of classes C per row (≥ 1)
+   * @param grad receives the gradient, or null for the loss only
+   * @return the reduced loss; with NONE, the sum of the per-row (per-element) losses
+   */
   public double compute(MemorySegment logits, MemorySegment targets, long rows, long classes,
       MemorySegment grad) {
     return compute(logits, classes, targets, rows, classes, null, grad, 1f, false);
   }
 
-  /** The loss only, for packed rows: per-token scoring without a gradient buffer. */
+  /**
+   * The loss only, for packed rows: per-token scoring without a gradient buffer.
+   *
+   * @param logits logits: {@code rows} rows of {@code classes} floats, {@code rowStride} apart
+   * @param targets one class index per row (or {@code ignoreIndex})
+   * @param rows the number of rows N (≥ 0)
+   * @param classes the number of classes C per row (≥ 1)
+   * @return the reduced loss
+   */
   public double forward(MemorySegment logits, MemorySegment targets, long rows, long classes) {
     return compute(logits, classes, targets, rows, classes, null, null, 1f, false);
   }
@@ -142,19 +187,33 @@ public final class CrossEntropyLoss extends LossBase {
    * The full call with class-index targets.
    *
    * @param logits {@code rows} rows of {@code classes} floats, {@code rowStride} apart
-   * @param targets {@code rows} int32 class indices (or {@code ignoreIndex})
+   * @param targets {@code rows} class indices (or {@code ignoreIndex}), int32 or int64 as
+   *     {@link Builder#targetType} says
    * @param lossOut receives one loss per row; only with {@link Reduction#NONE}, may be null
    * @param grad receives {@code gradScale·∂L/∂logits} in the logits layout, or null
    * @return the reduced loss; with NONE, the sum of the row losses
+   * @param rowStride floats from one row to the next (≥ {@code classes})
+   * @param rows the number of rows N (≥ 0)
+   * @param classes the number of classes C per row (≥ 1)
+   * @param gradScale finite factor applied to the gradient
+   * @param accumulate add the gradient to {@code grad}'s contents instead of overwriting them
    */
   public double compute(MemorySegment logits, long rowStride, MemorySegment targets, long rows,
       long classes, MemorySegment lossOut, MemorySegment grad, float gradScale,
       boolean accumulate) {
-    RowArgs.classIndexCall(logits, "logits", rowStride, targets, rows, classes, "weight", weight,
-        gradScale, lossOut, grad, reduction == Reduction.NONE);
-    double norm = RowArgs.normalizer(targets, rows, classes, ignoreIndex, weight);
+    return compute(logits, rowStride, targets, targetType == ClassIndexType.INT64, rows, classes,
+        lossOut, grad, gradScale, accumulate);
+  }
+
+  private double compute(MemorySegment logits, long rowStride, MemorySegment targets,
+      boolean int64, long rows, long classes, MemorySegment lossOut, MemorySegment grad,
+      float gradScale, boolean accumulate) {
+    RowArgs.classIndexCall(logits, "logits", rowStride, targets, int64, rows, classes, "weight",
+        weight, gradScale, lossOut, grad, reduction == Reduction.NONE);
+    double norm = RowArgs.normalizer(targets, int64, rows, classes, ignoreIndex, weight);
     double kept = zLoss > 0 && weight != null
-        ? RowArgs.normalizer(targets, rows, classes, ignoreIndex, null) : norm;
+        ? RowArgs.normalizer(targets, int64, rows, classes, ignoreIndex, null) : norm;
+    SoftmaxKernels.CrossEntropy options = int64 ? options64 : this.options;
     float coef = reduction == Reduction.MEAN ? RowArgs.meanCoef(gradScale, norm) : gradScale;
     // MEAN divides the z-loss by the kept rows, the rest by the weight sum: fold the ratio in
     float zScale = reduction == Reduction.MEAN && zLoss > 0 ? (float) (zLoss * norm / kept) : zLoss;
@@ -177,6 +236,15 @@ public final class CrossEntropyLoss extends LossBase {
    * The full call with soft targets (class probabilities in the logits layout).
    *
    * @return the reduced loss (MEAN divides by rows); with NONE, the sum of the row losses
+   * @param logits logits: {@code rows} rows of {@code classes} floats, {@code rowStride} apart
+   * @param rowStride floats from one row to the next (≥ {@code classes})
+   * @param targetProbs target probabilities in the logits layout
+   * @param rows the number of rows N (≥ 0)
+   * @param classes the number of classes C per row (≥ 1)
+   * @param lossOut receives one loss per row (per element for element-wise losses); only with {@link Reduction#NONE}, may be null
+   * @param grad receives the gradient, or null for the loss only
+   * @param gradScale finite factor applied to the gradient
+   * @param accumulate add the gradient to {@code grad}'s contents instead of overwriting them
    */
   public double computeSoft(MemorySegment logits, long rowStride, MemorySegment targetProbs,
       long rows, long classes, MemorySegment lossOut, MemorySegment grad, float gradScale,
@@ -207,7 +275,15 @@ public final class CrossEntropyLoss extends LossBase {
     return reduction == Reduction.MEAN ? sum / rows : sum;
   }
 
-  /** {@code float[]} form: packed rows, {@code rows = logits.length / classes}. */
+  /**
+   * {@code float[]} form: packed rows, {@code rows = logits.length / classes}.
+   *
+   * @param logits logits: {@code rows} rows of {@code classes} floats, {@code rowStride} apart
+   * @param targets one class index per row (or {@code ignoreIndex})
+   * @param classes the number of classes C per row (≥ 1)
+   * @param grad receives the gradient, or null for the loss only
+   * @return the reduced loss; with NONE, the sum of the per-row (per-element) losses
+   */
   public double compute(float[] logits, int[] targets, int classes, float[] grad) {
     long rows = packedRows(logits, classes, grad);
     if (targets == null || targets.length != rows) {
@@ -217,7 +293,34 @@ public final class CrossEntropyLoss extends LossBase {
         classes, null, grad == null ? null : MemorySegment.ofArray(grad), 1f, false);
   }
 
-  /** {@code float[]} form of {@link #computeSoft}: packed rows. */
+  /**
+   * {@code long[]} form (PyTorch's int64 targets, read in place whatever {@link #targetType}
+   * says): packed rows, {@code rows = logits.length / classes}.
+   *
+   * @param logits packed rows of {@code classes} logits
+   * @param targets one class index (or {@code ignoreIndex}) per row
+   * @param classes the number of classes C
+   * @param grad receives the gradient (scale 1, overwritten), or null
+   * @return the reduced loss
+   */
+  public double compute(float[] logits, long[] targets, int classes, float[] grad) {
+    long rows = packedRows(logits, classes, grad);
+    if (targets == null || targets.length != rows) {
+      throw new IllegalArgumentException("targets must hold one index per row (" + rows + ")");
+    }
+    return compute(MemorySegment.ofArray(logits), classes, MemorySegment.ofArray(targets), true,
+        rows, classes, null, grad == null ? null : MemorySegment.ofArray(grad), 1f, false);
+  }
+
+  /**
+   * {@code float[]} form of {@link #computeSoft}: packed rows.
+   *
+   * @param logits logits: {@code rows} rows of {@code classes} floats, {@code rowStride} apart
+   * @param targetProbs target probabilities in the logits layout
+   * @param classes the number of classes C per row (≥ 1)
+   * @param grad receives the gradient, or null for the loss only
+   * @return the reduced loss; with NONE, the sum of the row losses
+   */
   public double computeSoft(float[] logits, float[] targetProbs, int classes, float[] grad) {
     long rows = packedRows(logits, classes, grad);
     if (targetProbs == null || targetProbs.length != logits.length) {
@@ -249,44 +352,94 @@ public final class CrossEntropyLoss extends LossBase {
     private float smoothing;
     private float zLoss;
     private float softcap;
+    private ClassIndexType targetType = ClassIndexType.INT32;
 
     private Builder() {}
 
+    /**
+     * The element type of target segments: {@link ClassIndexType#INT32} (default) or
+     * {@link ClassIndexType#INT64}, PyTorch's.
+     *
+     * @param type the index type
+     * @return this builder
+     */
+    public Builder targetType(ClassIndexType type) {
+      this.targetType = type;
+      return this;
+    }
+
+    /**
+     * The reduction (default MEAN).
+     *
+     * @param reduction MEAN, SUM or NONE
+     * @return this builder
+     */
     public Builder reduction(Reduction reduction) {
       this.reduction = reduction;
       return this;
     }
 
-    /** Finite per-class weights, one per class (copied). */
+    /**
+     * Finite per-class weights, one per class (copied).
+     *
+     * @param weight finite per-class weights, one per class (copied), or null for none
+     * @return this builder
+     */
     public Builder weight(float[] weight) {
       this.weight = weight == null ? null : weight.clone();
       return this;
     }
 
-    /** Rows whose target equals this are ignored (default −100). */
+    /**
+     * Rows whose target equals this are ignored (default −100).
+     *
+     * @param ignoreIndex rows whose target equals this are ignored (default −100)
+     * @return this builder
+     */
     public Builder ignoreIndex(int ignoreIndex) {
       this.ignoreIndex = ignoreIndex;
       return this;
     }
 
-    /** Label smoothing ε in [0, 1], fused: no smoothed target buffer is made. */
+    /**
+     * Label smoothing ε in [0, 1], fused: no smoothed target buffer is made.
+     *
+     * @param epsilon the smoothing ε in [0, 1]
+     * @return this builder
+     */
     public Builder labelSmoothing(float epsilon) {
       this.smoothing = epsilon;
       return this;
     }
 
-    /** z-loss scale (Liger's {@code lse_square_scale}), ≥ 0. */
+    /**
+     * z-loss scale (Liger's {@code lse_square_scale}), ≥ 0.
+     *
+     * @param scale the z-loss scale, finite and ≥ 0
+     * @return this builder
+     */
     public Builder zLoss(float scale) {
       this.zLoss = scale;
       return this;
     }
 
-    /** Logit soft cap {@code cap·tanh(x/cap)}; 0 (default) is off. */
+    /**
+     * Logit soft cap {@code cap·tanh(x/cap)}; 0 (default) is off.
+     *
+     * @param cap the soft cap, finite and ≥ 0 (0: off)
+     * @return this builder
+     */
     public Builder softcap(float cap) {
       this.softcap = cap;
       return this;
     }
 
+    /**
+     * Builds the loss.
+     *
+     * @return the loss
+     * @throws IllegalArgumentException if an option is out of range
+     */
     public CrossEntropyLoss build() {
       return new CrossEntropyLoss(this);
     }

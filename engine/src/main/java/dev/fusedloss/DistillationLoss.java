@@ -49,7 +49,13 @@ public final class DistillationLoss extends LossBase {
     this.kernels = VectorizationProvider.get().softmax();
   }
 
-  /** Distillation with the given temperature and reduction (usually BATCH_MEAN). */
+  /**
+   * Distillation with the given temperature and reduction (usually BATCH_MEAN).
+   *
+   * @param reduction MEAN, SUM or NONE
+   * @param temperature the temperature T, finite and > 0
+   * @return the loss
+   */
   public static DistillationLoss of(Reduction reduction, float temperature) {
     return new DistillationLoss(reduction, temperature);
   }
@@ -58,26 +64,45 @@ public final class DistillationLoss extends LossBase {
    * This loss with another parallelism.
    *
    * @throws IllegalArgumentException if {@code parallelism} is null
+   * @param parallelism how calls may be split over threads
+   * @return a copy of this loss using {@code parallelism}
    */
   public DistillationLoss withParallelism(Parallelism parallelism) {
     return copyWith(parallelism);
   }
 
+  /**
+   * The reduction.
+   *
+   * @return the reduction
+   */
   public Reduction reduction() {
     return reduction;
   }
 
+  /**
+   * The temperature T.
+   *
+   * @return T
+   */
   public float temperature() {
     return temperature;
   }
 
   /**
+   * The full call: loss and gradient with respect to the student.
+   *
    * @param student student logits, {@code rows} rows of {@code classes} floats
    * @param teacher teacher logits in the same layout
    * @param lossOut one value per row; only with NONE, may be null
    * @param grad {@code gradScale·∂L/∂student} in the student layout (may be student itself), or
    *     null
    * @return the reduced loss; with NONE, the sum of the row losses
+   * @param rowStride floats from one row to the next (≥ {@code classes})
+   * @param rows the number of rows N (≥ 0)
+   * @param classes the number of classes C per row (≥ 1)
+   * @param gradScale finite factor applied to the gradient
+   * @param accumulate add the gradient to {@code grad}'s contents instead of overwriting them
    */
   public double compute(MemorySegment student, MemorySegment teacher, long rowStride, long rows,
       long classes, MemorySegment lossOut, MemorySegment grad, float gradScale,
@@ -109,7 +134,15 @@ public final class DistillationLoss extends LossBase {
     return sum / denom;
   }
 
-  /** {@code float[]} form: packed rows, scale 1, overwriting. */
+  /**
+   * {@code float[]} form: packed rows, scale 1, overwriting.
+   *
+   * @param student student logits: {@code rows} rows of {@code classes} floats, {@code rowStride} apart
+   * @param teacher teacher logits in the student's layout
+   * @param classes the number of classes C per row (≥ 1)
+   * @param grad receives the gradient, or null for the loss only
+   * @return the reduced loss; with NONE, the sum of the per-row (per-element) losses
+   */
   public double compute(float[] student, float[] teacher, int classes, float[] grad) {
     long rows = CrossEntropyLoss.packedRows(student, classes, grad);
     if (teacher == null || teacher.length != student.length) {

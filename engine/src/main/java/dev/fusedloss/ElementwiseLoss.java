@@ -74,7 +74,11 @@ public abstract sealed class ElementwiseLoss extends LossBase
     this.kernels = VectorizationProvider.get().elementwise();
   }
 
-  /** The reduction this loss applies. */
+  /**
+   * The reduction this loss applies.
+   *
+   * @return the reduction
+   */
   public final Reduction reduction() {
     return reduction;
   }
@@ -83,6 +87,8 @@ public abstract sealed class ElementwiseLoss extends LossBase
    * This loss with another parallelism (subclasses return their own type).
    *
    * @throws IllegalArgumentException if {@code parallelism} is null
+   * @param parallelism how calls may be split over threads
+   * @return a copy of this loss using {@code parallelism}
    */
   public ElementwiseLoss withParallelism(Parallelism parallelism) {
     return copyWith(parallelism);
@@ -104,6 +110,10 @@ public abstract sealed class ElementwiseLoss extends LossBase
   /**
    * Computes the loss only. Equal to the value {@link #compute(MemorySegment, MemorySegment,
    * long, MemorySegment)} returns.
+   * @param input predictions
+   * @param target targets, in the layout of {@code input}
+   * @param n the number of elements
+   * @return the reduced loss
    */
   public final double forward(MemorySegment input, MemorySegment target, long n) {
     return compute(input, target, n, null, null, 1f, false);
@@ -144,12 +154,25 @@ public abstract sealed class ElementwiseLoss extends LossBase
     return reduction == Reduction.MEAN ? sum / n : sum;
   }
 
-  /** {@code float[]} form of {@link #compute(MemorySegment, MemorySegment, long, MemorySegment)}. */
+  /**
+   * {@code float[]} form of {@link #compute(MemorySegment, MemorySegment, long, MemorySegment)}.
+   *
+   * @param input predictions
+   * @param target targets, in the layout of {@code input}
+   * @param grad receives the gradient, or null for the loss only
+   * @return the reduced loss; with NONE, the sum of the per-row (per-element) losses
+   */
   public final double compute(float[] input, float[] target, float[] grad) {
     return compute(input, target, null, grad, 1f, false);
   }
 
-  /** {@code float[]} form of {@link #forward(MemorySegment, MemorySegment, long)}. */
+  /**
+   * {@code float[]} form of {@link #forward(MemorySegment, MemorySegment, long)}.
+   *
+   * @param input predictions
+   * @param target targets, in the layout of {@code input}
+   * @return the reduced loss
+   */
   public final double forward(float[] input, float[] target) {
     return compute(input, target, null, null, 1f, false);
   }
@@ -157,6 +180,13 @@ public abstract sealed class ElementwiseLoss extends LossBase
   /**
    * {@code float[]} form of the full call; {@code n = input.length}, and every other non-null
    * array must have that length.
+   * @param input predictions
+   * @param target targets, in the layout of {@code input}
+   * @param lossOut receives one loss per row (per element for element-wise losses); only with {@link Reduction#NONE}, may be null
+   * @param grad receives the gradient, or null for the loss only
+   * @param gradScale finite factor applied to the gradient
+   * @param accumulate add the gradient to {@code grad}'s contents instead of overwriting them
+   * @return the reduced loss; with NONE, the sum of the per-row (per-element) losses
    */
   public final double compute(float[] input, float[] target, float[] lossOut, float[] grad,
       float gradScale, boolean accumulate) {

@@ -17,7 +17,11 @@ import dev.fusedloss.internal.VectorizationProvider;
 public final class Engine {
   private Engine() {}
 
-  /** {@code "panama"} or {@code "scalar"}. */
+  /**
+   * {@code "panama"} or {@code "scalar"}.
+   *
+   * @return {@code "panama"} or {@code "scalar"}
+   */
   public static String implementation() {
     return VectorizationProvider.get().name();
   }
@@ -25,12 +29,17 @@ public final class Engine {
   /**
    * The float vector species of the Vector API kernels, as the JDK prints it (e.g. {@code
    * Species[float, 8, S_256_BIT]}); the empty string for the scalar kernels.
+   * @return the species, or the empty string
    */
   public static String species() {
     return VectorizationProvider.get().species();
   }
 
-  /** Float lanes per vector of the kernels in use; 0 for the scalar kernels. */
+  /**
+   * Float lanes per vector of the kernels in use; 0 for the scalar kernels.
+   *
+   * @return lanes per vector, or 0
+   */
   public static int floatLanes() {
     return VectorizationProvider.get().floatLanes();
   }
@@ -38,6 +47,7 @@ public final class Engine {
   /**
    * One line for logs and reports: {@code "fusedloss: panama, Species[float, 4, S_128_BIT]"} or
    * {@code "fusedloss: scalar"}.
+   * @return the description line
    */
   public static String describe() {
     String s = species();

@@ -23,12 +23,22 @@ public final class HuberLoss extends ElementwiseLoss {
     this.delta = delta;
   }
 
-  /** A Huber loss; PyTorch's defaults are {@code MEAN} and {@code delta = 1}. */
+  /**
+   * A Huber loss; PyTorch's defaults are {@code MEAN} and {@code delta = 1}.
+   *
+   * @param reduction MEAN, SUM or NONE
+   * @param delta the threshold δ, finite and > 0
+   * @return the loss
+   */
   public static HuberLoss of(Reduction reduction, float delta) {
     return new HuberLoss(reduction, delta);
   }
 
-  /** The threshold between the quadratic and the linear zone. */
+  /**
+   * The threshold between the quadratic and the linear zone.
+   *
+   * @return δ
+   */
   public float delta() {
     return delta;
   }

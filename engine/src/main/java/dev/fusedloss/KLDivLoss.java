@@ -35,8 +35,11 @@ public final class KLDivLoss extends LossBase {
   }
 
   /**
+   * A KL divergence loss.
+   *
    * @param reduction BATCH_MEAN, MEAN, SUM or NONE
    * @param logTarget whether the target holds log-probabilities
+   * @return the loss
    */
   public static KLDivLoss of(Reduction reduction, boolean logTarget) {
     return new KLDivLoss(reduction, logTarget);
@@ -46,20 +49,34 @@ public final class KLDivLoss extends LossBase {
    * This loss with another parallelism.
    *
    * @throws IllegalArgumentException if {@code parallelism} is null
+   * @param parallelism how calls may be split over threads
+   * @return a copy of this loss using {@code parallelism}
    */
   public KLDivLoss withParallelism(Parallelism parallelism) {
     return copyWith(parallelism);
   }
 
+  /**
+   * The reduction.
+   *
+   * @return the reduction
+   */
   public Reduction reduction() {
     return reduction;
   }
 
   /**
+   * The full call: loss and gradient with respect to the input.
+   *
    * @param input log-probabilities, {@code rows·classes} floats
    * @param target probabilities (or log-probabilities), same shape
    * @param lossOut one value per element; only with NONE, may be null
    * @return the reduced loss; with NONE, the sum
+   * @param rows the number of rows N (≥ 0)
+   * @param classes the number of classes C per row (≥ 1)
+   * @param grad receives the gradient, or null for the loss only
+   * @param gradScale finite factor applied to the gradient
+   * @param accumulate add the gradient to {@code grad}'s contents instead of overwriting them
    */
   public double compute(MemorySegment input, MemorySegment target, long rows, long classes,
       MemorySegment lossOut, MemorySegment grad, float gradScale, boolean accumulate) {
@@ -87,7 +104,15 @@ public final class KLDivLoss extends LossBase {
     return sum / denom;
   }
 
-  /** {@code float[]} form: packed rows, scale 1, overwriting. */
+  /**
+   * {@code float[]} form: packed rows, scale 1, overwriting.
+   *
+   * @param input predictions
+   * @param target targets, in the layout of {@code input}
+   * @param classes the number of classes C per row (≥ 1)
+   * @param grad receives the gradient, or null for the loss only
+   * @return the reduced loss; with NONE, the sum of the per-row (per-element) losses
+   */
   public double compute(float[] input, float[] target, int classes, float[] grad) {
     long rows = CrossEntropyLoss.packedRows(input, classes, grad);
     if (target == null || target.length != input.length) {

@@ -15,7 +15,12 @@ public final class L1Loss extends ElementwiseLoss {
     super(reduction);
   }
 
-  /** An L1 loss with the given reduction. */
+  /**
+   * An L1 loss with the given reduction.
+   *
+   * @param reduction MEAN, SUM or NONE
+   * @return the loss
+   */
   public static L1Loss of(Reduction reduction) {
     return new L1Loss(reduction);
   }

@@ -20,6 +20,9 @@ public final class LabelSmoothing {
    *
    * @param epsilon smoothing in [0, 1]
    * @param numClasses K ≥ 1
+   * @param y the targets
+   * @param n the number of elements
+   * @param out receives the result
    */
   public static void apply(MemorySegment y, long n, float epsilon, int numClasses, MemorySegment out) {
     Args.count("n", n);
@@ -43,12 +46,24 @@ public final class LabelSmoothing {
     }
   }
 
-  /** The derivative of the transform with respect to {@code y}: {@code 1 − epsilon}. */
+  /**
+   * The derivative of the transform with respect to {@code y}: {@code 1 − epsilon}.
+   *
+   * @param epsilon the smoothing ε in [0, 1]
+   * @return {@code 1 − ε}, the derivative of the smoothed target
+   */
   public static float derivative(float epsilon) {
     return 1f - epsilon;
   }
 
-  /** {@code float[]} form: returns a new array with the smoothed targets. */
+  /**
+   * {@code float[]} form: returns a new array with the smoothed targets.
+   *
+   * @param y the targets
+   * @param epsilon the smoothing ε in [0, 1]
+   * @param numClasses the number of classes K
+   * @return the smoothed targets, a new array
+   */
   public static float[] apply(float[] y, float epsilon, int numClasses) {
     if (y == null) {
       throw new IllegalArgumentException("y must not be null");

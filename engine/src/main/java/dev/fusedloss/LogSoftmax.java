@@ -19,6 +19,11 @@ public final class LogSoftmax {
   /**
    * Writes the log-probabilities of {@code rows} rows of {@code classes} floats, splitting large
    * calls over threads as {@link Parallelism#auto()} allows.
+   * @param logits logits: {@code rows} rows of {@code classes} floats, {@code rowStride} apart
+   * @param rowStride floats from one row to the next (≥ {@code classes})
+   * @param rows the number of rows N (≥ 0)
+   * @param classes the number of classes C per row (≥ 1)
+   * @param out receives the result
    */
   public static void apply(MemorySegment logits, long rowStride, long rows, long classes,
       MemorySegment out) {
@@ -28,6 +33,12 @@ public final class LogSoftmax {
   /**
    * Writes the log-probabilities of {@code rows} rows of {@code classes} floats, on the threads
    * {@code parallelism} allows (the bits do not depend on the thread count).
+   * @param logits logits: {@code rows} rows of {@code classes} floats, {@code rowStride} apart
+   * @param rowStride floats from one row to the next (≥ {@code classes})
+   * @param rows the number of rows N (≥ 0)
+   * @param classes the number of classes C per row (≥ 1)
+   * @param out receives the result
+   * @param parallelism how calls may be split over threads
    */
   public static void apply(MemorySegment logits, long rowStride, long rows, long classes,
       MemorySegment out, Parallelism parallelism) {
@@ -56,7 +67,13 @@ public final class LogSoftmax {
     }
   }
 
-  /** {@code float[]} form: packed rows, returns a new array. */
+  /**
+   * {@code float[]} form: packed rows, returns a new array.
+   *
+   * @param logits logits: {@code rows} rows of {@code classes} floats, {@code rowStride} apart
+   * @param classes the number of classes C per row (≥ 1)
+   * @return the log-probabilities, a new array
+   */
   public static float[] apply(float[] logits, int classes) {
     long rows = CrossEntropyLoss.packedRows(logits, classes, null);
     float[] out = new float[logits.length];

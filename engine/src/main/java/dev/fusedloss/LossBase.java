@@ -11,7 +11,11 @@ abstract class LossBase implements Cloneable {
 
   LossBase() {}
 
-  /** How calls may be split over threads (bitwise-identical results for any thread count). */
+  /**
+   * How calls may be split over threads (bitwise-identical results for any thread count).
+   *
+   * @return the parallelism (default {@link Parallelism#auto()})
+   */
   public final Parallelism parallelism() {
     Parallelism p = parallelism;
     return p == null ? Parallelism.auto() : p;

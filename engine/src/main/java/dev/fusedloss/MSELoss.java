@@ -17,7 +17,12 @@ public final class MSELoss extends ElementwiseLoss {
     super(reduction);
   }
 
-  /** An MSE loss with the given reduction. */
+  /**
+   * An MSE loss with the given reduction.
+   *
+   * @param reduction MEAN, SUM or NONE
+   * @return the loss
+   */
   public static MSELoss of(Reduction reduction) {
     return new MSELoss(reduction);
   }

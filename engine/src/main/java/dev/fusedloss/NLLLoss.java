@@ -25,6 +25,7 @@ public final class NLLLoss extends LossBase {
   private final MemorySegment weightSeg;
   private final int ignoreIndex;
   private final SoftmaxKernels kernels;
+  private final ClassIndexType targetType;
 
   private NLLLoss(Builder b) {
     if (b.reduction == null || b.reduction == Reduction.BATCH_MEAN) {
@@ -35,9 +36,17 @@ public final class NLLLoss extends LossBase {
     this.weightSeg = weight == null ? null : MemorySegment.ofArray(weight);
     this.ignoreIndex = b.ignoreIndex;
     this.kernels = VectorizationProvider.get().softmax();
+    if (b.targetType == null) {
+      throw new IllegalArgumentException("targetType must not be null");
+    }
+    this.targetType = b.targetType;
   }
 
-  /** A builder with PyTorch's defaults: MEAN, no weight, ignoreIndex −100. */
+  /**
+   * A builder with PyTorch's defaults: MEAN, no weight, ignoreIndex −100.
+   *
+   * @return a new builder
+   */
   public static Builder builder() {
     return new Builder();
   }
@@ -46,28 +55,59 @@ public final class NLLLoss extends LossBase {
    * This loss with another parallelism.
    *
    * @throws IllegalArgumentException if {@code parallelism} is null
+   * @param parallelism how calls may be split over threads
+   * @return a copy of this loss using {@code parallelism}
    */
   public NLLLoss withParallelism(Parallelism parallelism) {
     return copyWith(parallelism);
   }
 
+  /**
+   * The reduction.
+   *
+   * @return MEAN, SUM or NONE
+   */
   public Reduction reduction() {
     return reduction;
   }
 
   /**
+   * The element type of the target segments this loss reads.
+   *
+   * @return INT32 (the default) or INT64
+   */
+  public ClassIndexType targetType() {
+    return targetType;
+  }
+
+  /**
+   * The full call with class-index targets.
+   *
    * @param logProbs {@code rows} rows of {@code classes} floats, {@code rowStride} apart
-   * @param targets {@code rows} int32 class indices (or {@code ignoreIndex})
+   * @param targets {@code rows} class indices (or {@code ignoreIndex}), int32 or int64 as
+   *     {@link Builder#targetType} says
    * @param lossOut one loss per row; only with {@link Reduction#NONE}, may be null
    * @param grad {@code gradScale·∂L/∂logProbs} in the input layout, or null
    * @return the reduced loss; with NONE, the sum of the row losses
+   * @param rowStride floats from one row to the next (≥ {@code classes})
+   * @param rows the number of rows N (≥ 0)
+   * @param classes the number of classes C per row (≥ 1)
+   * @param gradScale finite factor applied to the gradient
+   * @param accumulate add the gradient to {@code grad}'s contents instead of overwriting them
    */
   public double compute(MemorySegment logProbs, long rowStride, MemorySegment targets, long rows,
       long classes, MemorySegment lossOut, MemorySegment grad, float gradScale,
       boolean accumulate) {
-    RowArgs.classIndexCall(logProbs, "logProbs", rowStride, targets, rows, classes, "weight",
+    return compute(logProbs, rowStride, targets, targetType == ClassIndexType.INT64, rows, classes,
+        lossOut, grad, gradScale, accumulate);
+  }
+
+  private double compute(MemorySegment logProbs, long rowStride, MemorySegment targets,
+      boolean int64, long rows, long classes, MemorySegment lossOut, MemorySegment grad,
+      float gradScale, boolean accumulate) {
+    RowArgs.classIndexCall(logProbs, "logProbs", rowStride, targets, int64, rows, classes, "weight",
         weight, gradScale, lossOut, grad, reduction == Reduction.NONE);
-    double norm = RowArgs.normalizer(targets, rows, classes, ignoreIndex, weight);
+    double norm = RowArgs.normalizer(targets, int64, rows, classes, ignoreIndex, weight);
     float coef = reduction == Reduction.MEAN ? RowArgs.meanCoef(gradScale, norm) : gradScale;
     long chunk = Split.rowChunk(rows, classes);
     int threads = Split.threads(parallelism(), rows * classes, rows, chunk, logProbs, targets, lossOut,
@@ -75,22 +115,39 @@ public final class NLLLoss extends LossBase {
     double sum = 0;
     if (threads == 1) {
       for (long r = 0; r < rows; r += chunk) {
-        sum += kernels.nll(logProbs, targets, rowStride, classes, r, Math.min(rows, r + chunk), lossOut, grad, coef, accumulate, weightSeg, ignoreIndex);
+        sum += kernels.nll(logProbs, targets, rowStride, classes, r, Math.min(rows, r + chunk), lossOut, grad, coef, accumulate, weightSeg, ignoreIndex, int64);
       }
     } else {
       sum = Split.parallel(parallelism().executor(), threads, rows, chunk,
-          (r0, r1) -> kernels.nll(logProbs, targets, rowStride, classes, r0, r1, lossOut, grad, coef, accumulate, weightSeg, ignoreIndex));
+          (r0, r1) -> kernels.nll(logProbs, targets, rowStride, classes, r0, r1, lossOut, grad, coef, accumulate, weightSeg, ignoreIndex, int64));
     }
     return reduction == Reduction.MEAN ? sum / norm : sum;
   }
 
-  /** Packed rows, scale 1, overwriting. */
+  /**
+   * Packed rows, scale 1, overwriting.
+   *
+   * @param logProbs log-probabilities: {@code rows} rows of {@code classes} floats, {@code rowStride} apart
+   * @param targets one class index per row (or {@code ignoreIndex})
+   * @param rows the number of rows N (≥ 0)
+   * @param classes the number of classes C per row (≥ 1)
+   * @param grad receives the gradient, or null for the loss only
+   * @return the reduced loss; with NONE, the sum of the per-row (per-element) losses
+   */
   public double compute(MemorySegment logProbs, MemorySegment targets, long rows, long classes,
       MemorySegment grad) {
     return compute(logProbs, classes, targets, rows, classes, null, grad, 1f, false);
   }
 
-  /** {@code float[]} form: packed rows. */
+  /**
+   * {@code float[]} form: packed rows.
+   *
+   * @param logProbs log-probabilities: {@code rows} rows of {@code classes} floats, {@code rowStride} apart
+   * @param targets one class index per row (or {@code ignoreIndex})
+   * @param classes the number of classes C per row (≥ 1)
+   * @param grad receives the gradient, or null for the loss only
+   * @return the reduced loss; with NONE, the sum of the per-row (per-element) losses
+   */
   public double compute(float[] logProbs, int[] targets, int classes, float[] grad) {
     long rows = CrossEntropyLoss.packedRows(logProbs, classes, grad);
     if (targets == null || targets.length != rows) {
@@ -100,30 +157,85 @@ public final class NLLLoss extends LossBase {
         classes, null, grad == null ? null : MemorySegment.ofArray(grad), 1f, false);
   }
 
+  /**
+   * {@code long[]} form (PyTorch's int64 targets, read in place whatever {@link #targetType}
+   * says): packed rows, scale 1, overwriting.
+   *
+   * @param logProbs packed rows of {@code classes} values
+   * @param targets one class index (or {@code ignoreIndex}) per row
+   * @param classes the number of classes C
+   * @param grad receives the gradient, or null
+   * @return the reduced loss
+   */
+  public double compute(float[] logProbs, long[] targets, int classes, float[] grad) {
+    long rows = CrossEntropyLoss.packedRows(logProbs, classes, grad);
+    if (targets == null || targets.length != rows) {
+      throw new IllegalArgumentException("targets must hold one index per row (" + rows + ")");
+    }
+    return compute(MemorySegment.ofArray(logProbs), classes, MemorySegment.ofArray(targets), true, rows,
+        classes, null, grad == null ? null : MemorySegment.ofArray(grad), 1f, false);
+  }
+
   /** Configures an {@link NLLLoss}. */
   public static final class Builder {
     private Reduction reduction = Reduction.MEAN;
     private float[] weight;
     private int ignoreIndex = -100;
+    private ClassIndexType targetType = ClassIndexType.INT32;
 
     private Builder() {}
 
+    /**
+     * The element type of target segments: {@link ClassIndexType#INT32} (default) or
+     * {@link ClassIndexType#INT64}, PyTorch's.
+     *
+     * @param type the index type
+     * @return this builder
+     */
+    public Builder targetType(ClassIndexType type) {
+      this.targetType = type;
+      return this;
+    }
+
+    /**
+     * The reduction (default MEAN).
+     *
+     * @param reduction MEAN, SUM or NONE
+     * @return this builder
+     */
     public Builder reduction(Reduction reduction) {
       this.reduction = reduction;
       return this;
     }
 
-    /** Finite per-class weights (copied). */
+    /**
+     * Finite per-class weights (copied).
+     *
+     * @param weight finite per-class weights, one per class (copied), or null for none
+     * @return this builder
+     */
     public Builder weight(float[] weight) {
       this.weight = weight == null ? null : weight.clone();
       return this;
     }
 
+    /**
+     * Rows whose target equals this are ignored (default −100).
+     *
+     * @param ignoreIndex rows whose target equals this are ignored (default −100)
+     * @return this builder
+     */
     public Builder ignoreIndex(int ignoreIndex) {
       this.ignoreIndex = ignoreIndex;
       return this;
     }
 
+    /**
+     * Builds the loss.
+     *
+     * @return the loss
+     * @throws IllegalArgumentException if an option is out of range
+     */
     public NLLLoss build() {
       return new NLLLoss(this);
     }

@@ -58,12 +58,17 @@ public final class Parallelism {
    * The default: calls of at least {@value #AUTO_THRESHOLD} elements of work use the calling
    * thread and the common {@link ForkJoinPool} (as many threads as it has, plus the caller);
    * smaller calls stay on the calling thread.
+   * @return the default parallelism
    */
   public static Parallelism auto() {
     return AUTO;
   }
 
-  /** Every call runs on the calling thread. */
+  /**
+   * Every call runs on the calling thread.
+   *
+   * @return the single-thread parallelism
+   */
   public static Parallelism sequential() {
     return SEQUENTIAL;
   }
@@ -73,6 +78,8 @@ public final class Parallelism {
    * for any call of more than one chunk.
    *
    * @throws IllegalArgumentException if {@code threads < 1}
+   * @param threads the most threads a call may use, ≥ 1
+   * @return a parallelism on the common pool
    */
   public static Parallelism threads(int threads) {
     return of(ForkJoinPool.commonPool(), threads);
@@ -84,6 +91,9 @@ public final class Parallelism {
    * calling thread.
    *
    * @throws IllegalArgumentException if {@code executor} is null or {@code threads < 1}
+   * @param executor receives the tasks of split calls
+   * @param threads the most threads a call may use, ≥ 1
+   * @return the loss
    */
   public static Parallelism of(Executor executor, int threads) {
     if (executor == null) {
@@ -98,6 +108,9 @@ public final class Parallelism {
   /**
    * The number of threads a call with {@code work} elements cut into {@code chunks} chunks uses:
    * 1 (the calling thread) up to the configured count.
+   * @param work the call's elements of work
+   * @param chunks the number of chunks the call is cut into
+   * @return the thread count, ≥ 1
    */
   public int threadsFor(long work, long chunks) {
     if (chunks < 2 || work < threshold) {
@@ -107,11 +120,18 @@ public final class Parallelism {
     return (int) Math.min(t, chunks);
   }
 
-  /** The executor that receives the tasks of a split call. */
+  /**
+   * The executor that receives the tasks of a split call.
+   *
+   * @return the executor
+   */
   public Executor executor() {
     return executor != null ? executor : ForkJoinPool.commonPool();
   }
 
+  /**
+   * A description of this parallelism.
+   */
   @Override
   public String toString() {
     if (this == SEQUENTIAL) {

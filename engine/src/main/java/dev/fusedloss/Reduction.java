@@ -19,8 +19,12 @@ package dev.fusedloss;
  * the float32 range is still returned finite.
  */
 public enum Reduction {
+  /** The mean: the sum divided by the element count or the loss's normaliser. */
   MEAN,
+  /** The plain sum. */
   SUM,
+  /** No reduction: per-element (or per-row) losses written out; the value returned is their sum. */
   NONE,
+  /** The sum divided by the number of rows (PyTorch's {@code batchmean}). */
   BATCH_MEAN
 }

@@ -36,15 +36,29 @@ public final class SigmoidFocalLoss extends ElementwiseLoss {
     this.gamma = b.gamma;
   }
 
-  /** A builder with α = 0.25, γ = 2, MEAN. */
+  /**
+   * A builder with α = 0.25, γ = 2, MEAN.
+   *
+   * @return a new builder
+   */
   public static Builder builder() {
     return new Builder();
   }
 
+  /**
+   * The class-balance weight α.
+   *
+   * @return α (negative: no α weighting)
+   */
   public float alpha() {
     return alpha;
   }
 
+  /**
+   * The focusing exponent γ.
+   *
+   * @return γ
+   */
   public float gamma() {
     return gamma;
   }
@@ -78,23 +92,45 @@ public final class SigmoidFocalLoss extends ElementwiseLoss {
 
     private Builder() {}
 
+    /**
+     * The reduction (default MEAN).
+     *
+     * @param reduction MEAN, SUM or NONE
+     * @return this builder
+     */
     public Builder reduction(Reduction reduction) {
       this.reduction = reduction;
       return this;
     }
 
-    /** Positive-class weight in [0, 1]; a negative value disables the α weighting. */
+    /**
+     * Positive-class weight in [0, 1]; a negative value disables the α weighting.
+     *
+     * @param alpha the class-balance weight α
+     * @return this builder
+     */
     public Builder alpha(float alpha) {
       this.alpha = alpha;
       return this;
     }
 
-    /** Focusing exponent, finite and ≥ 0. */
+    /**
+     * Focusing exponent, finite and ≥ 0.
+     *
+     * @param gamma the focusing exponent γ, finite and ≥ 0
+     * @return this builder
+     */
     public Builder gamma(float gamma) {
       this.gamma = gamma;
       return this;
     }
 
+    /**
+     * Builds the loss.
+     *
+     * @return the loss
+     * @throws IllegalArgumentException if an option is out of range
+     */
     public SigmoidFocalLoss build() {
       return new SigmoidFocalLoss(this);
     }

@@ -29,12 +29,22 @@ public final class SmoothL1Loss extends ElementwiseLoss {
     this.c = 0.5f * beta;
   }
 
-  /** A SmoothL1 loss; PyTorch's defaults are {@code MEAN} and {@code beta = 1}. */
+  /**
+   * A SmoothL1 loss; PyTorch's defaults are {@code MEAN} and {@code beta = 1}.
+   *
+   * @param reduction MEAN, SUM or NONE
+   * @param beta the threshold β, finite and ≥ 0
+   * @return the loss
+   */
   public static SmoothL1Loss of(Reduction reduction, float beta) {
     return new SmoothL1Loss(reduction, beta);
   }
 
-  /** The threshold between the quadratic and the linear zone. */
+  /**
+   * The threshold between the quadratic and the linear zone.
+   *
+   * @return β
+   */
   public float beta() {
     return beta;
   }

@@ -27,6 +27,7 @@ public final class SoftmaxFocalLoss extends LossBase {
   private final MemorySegment alphaSeg;
   private final int ignoreIndex;
   private final SoftmaxKernels kernels;
+  private final ClassIndexType targetType;
 
   private SoftmaxFocalLoss(Builder b) {
     if (b.reduction == null || b.reduction == Reduction.BATCH_MEAN) {
@@ -41,9 +42,17 @@ public final class SoftmaxFocalLoss extends LossBase {
     this.alphaSeg = alpha == null ? null : MemorySegment.ofArray(alpha);
     this.ignoreIndex = b.ignoreIndex;
     this.kernels = VectorizationProvider.get().softmax();
+    if (b.targetType == null) {
+      throw new IllegalArgumentException("targetType must not be null");
+    }
+    this.targetType = b.targetType;
   }
 
-  /** A builder with γ = 2, no α, ignoreIndex −100, MEAN. */
+  /**
+   * A builder with γ = 2, no α, ignoreIndex −100, MEAN.
+   *
+   * @return a new builder
+   */
   public static Builder builder() {
     return new Builder();
   }
@@ -52,24 +61,59 @@ public final class SoftmaxFocalLoss extends LossBase {
    * This loss with another parallelism.
    *
    * @throws IllegalArgumentException if {@code parallelism} is null
+   * @param parallelism how calls may be split over threads
+   * @return a copy of this loss using {@code parallelism}
    */
   public SoftmaxFocalLoss withParallelism(Parallelism parallelism) {
     return copyWith(parallelism);
   }
 
+  /**
+   * The reduction.
+   *
+   * @return MEAN, SUM or NONE
+   */
   public Reduction reduction() {
     return reduction;
   }
 
   /**
+   * The element type of the target segments this loss reads.
+   *
+   * @return INT32 (the default) or INT64
+   */
+  public ClassIndexType targetType() {
+    return targetType;
+  }
+
+  /**
+   * The full call with class-index targets.
+   *
+   * @param logits logits: {@code rows} rows of {@code classes} floats, {@code rowStride} apart
+   * @param rowStride floats from one row to the next (≥ {@code classes})
+   * @param targets one class index per row (or {@code ignoreIndex}), int32 or int64 as
+   *     {@link Builder#targetType} says
+   * @param rows the number of rows N (≥ 0)
+   * @param classes the number of classes C per row (≥ 1)
+   * @param lossOut receives one loss per row (per element for element-wise losses); only with {@link Reduction#NONE}, may be null
+   * @param grad receives the gradient, or null for the loss only
+   * @param gradScale finite factor applied to the gradient
+   * @param accumulate add the gradient to {@code grad}'s contents instead of overwriting them
    * @return the reduced loss; with NONE, the sum of the row losses
    */
   public double compute(MemorySegment logits, long rowStride, MemorySegment targets, long rows,
       long classes, MemorySegment lossOut, MemorySegment grad, float gradScale,
       boolean accumulate) {
-    RowArgs.classIndexCall(logits, "logits", rowStride, targets, rows, classes, "alpha", alpha,
+    return compute(logits, rowStride, targets, targetType == ClassIndexType.INT64, rows, classes,
+        lossOut, grad, gradScale, accumulate);
+  }
+
+  private double compute(MemorySegment logits, long rowStride, MemorySegment targets,
+      boolean int64, long rows, long classes, MemorySegment lossOut, MemorySegment grad,
+      float gradScale, boolean accumulate) {
+    RowArgs.classIndexCall(logits, "logits", rowStride, targets, int64, rows, classes, "alpha", alpha,
         gradScale, lossOut, grad, reduction == Reduction.NONE);
-    double kept = RowArgs.normalizer(targets, rows, classes, ignoreIndex, null);
+    double kept = RowArgs.normalizer(targets, int64, rows, classes, ignoreIndex, null);
     float coef = reduction == Reduction.MEAN ? (float) (gradScale / kept) : gradScale;
     long chunk = Split.rowChunk(rows, classes);
     int threads = Split.threads(parallelism(), rows * classes, rows, chunk, logits, targets, lossOut,
@@ -77,22 +121,39 @@ public final class SoftmaxFocalLoss extends LossBase {
     double sum = 0;
     if (threads == 1) {
       for (long r = 0; r < rows; r += chunk) {
-        sum += kernels.softmaxFocal(logits, targets, rowStride, classes, r, Math.min(rows, r + chunk), lossOut, grad, coef, accumulate, gamma, alphaSeg, ignoreIndex);
+        sum += kernels.softmaxFocal(logits, targets, rowStride, classes, r, Math.min(rows, r + chunk), lossOut, grad, coef, accumulate, gamma, alphaSeg, ignoreIndex, int64);
       }
     } else {
       sum = Split.parallel(parallelism().executor(), threads, rows, chunk,
-          (r0, r1) -> kernels.softmaxFocal(logits, targets, rowStride, classes, r0, r1, lossOut, grad, coef, accumulate, gamma, alphaSeg, ignoreIndex));
+          (r0, r1) -> kernels.softmaxFocal(logits, targets, rowStride, classes, r0, r1, lossOut, grad, coef, accumulate, gamma, alphaSeg, ignoreIndex, int64));
     }
     return reduction == Reduction.MEAN ? sum / kept : sum;
   }
 
-  /** Packed rows, scale 1, overwriting. */
+  /**
+   * Packed rows, scale 1, overwriting.
+   *
+   * @param logits logits: {@code rows} rows of {@code classes} floats, {@code rowStride} apart
+   * @param targets one class index per row (or {@code ignoreIndex})
+   * @param rows the number of rows N (≥ 0)
+   * @param classes the number of classes C per row (≥ 1)
+   * @param grad receives the gradient, or null for the loss only
+   * @return the reduced loss; with NONE, the sum of the per-row (per-element) losses
+   */
   public double compute(MemorySegment logits, MemorySegment targets, long rows, long classes,
       MemorySegment grad) {
     return compute(logits, classes, targets, rows, classes, null, grad, 1f, false);
   }
 
-  /** {@code float[]} form: packed rows. */
+  /**
+   * {@code float[]} form: packed rows.
+   *
+   * @param logits logits: {@code rows} rows of {@code classes} floats, {@code rowStride} apart
+   * @param targets one class index per row (or {@code ignoreIndex})
+   * @param classes the number of classes C per row (≥ 1)
+   * @param grad receives the gradient, or null for the loss only
+   * @return the reduced loss; with NONE, the sum of the per-row (per-element) losses
+   */
   public double compute(float[] logits, int[] targets, int classes, float[] grad) {
     long rows = CrossEntropyLoss.packedRows(logits, classes, grad);
     if (targets == null || targets.length != rows) {
@@ -102,37 +163,97 @@ public final class SoftmaxFocalLoss extends LossBase {
         classes, null, grad == null ? null : MemorySegment.ofArray(grad), 1f, false);
   }
 
+  /**
+   * {@code long[]} form (PyTorch's int64 targets, read in place whatever {@link #targetType}
+   * says): packed rows, scale 1, overwriting.
+   *
+   * @param logits packed rows of {@code classes} values
+   * @param targets one class index (or {@code ignoreIndex}) per row
+   * @param classes the number of classes C
+   * @param grad receives the gradient, or null
+   * @return the reduced loss
+   */
+  public double compute(float[] logits, long[] targets, int classes, float[] grad) {
+    long rows = CrossEntropyLoss.packedRows(logits, classes, grad);
+    if (targets == null || targets.length != rows) {
+      throw new IllegalArgumentException("targets must hold one index per row (" + rows + ")");
+    }
+    return compute(MemorySegment.ofArray(logits), classes, MemorySegment.ofArray(targets), true, rows,
+        classes, null, grad == null ? null : MemorySegment.ofArray(grad), 1f, false);
+  }
+
   /** Configures a {@link SoftmaxFocalLoss}. */
   public static final class Builder {
     private Reduction reduction = Reduction.MEAN;
     private float gamma = 2f;
     private float[] alpha;
     private int ignoreIndex = -100;
+    private ClassIndexType targetType = ClassIndexType.INT32;
 
     private Builder() {}
 
+    /**
+     * The element type of target segments: {@link ClassIndexType#INT32} (default) or
+     * {@link ClassIndexType#INT64}, PyTorch's.
+     *
+     * @param type the index type
+     * @return this builder
+     */
+    public Builder targetType(ClassIndexType type) {
+      this.targetType = type;
+      return this;
+    }
+
+    /**
+     * The reduction (default MEAN).
+     *
+     * @param reduction MEAN, SUM or NONE
+     * @return this builder
+     */
     public Builder reduction(Reduction reduction) {
       this.reduction = reduction;
       return this;
     }
 
-    /** Focusing exponent, finite and ≥ 0. */
+    /**
+     * Focusing exponent, finite and ≥ 0.
+     *
+     * @param gamma the focusing exponent γ, finite and ≥ 0
+     * @return this builder
+     */
     public Builder gamma(float gamma) {
       this.gamma = gamma;
       return this;
     }
 
-    /** Per-class weights α (copied); null for none. */
+    /**
+     * Per-class weights α (copied); null for none.
+     *
+     * @param alpha the class-balance weight α
+     * @return this builder
+     */
     public Builder alpha(float[] alpha) {
       this.alpha = alpha == null ? null : alpha.clone();
       return this;
     }
 
+    /**
+     * Rows whose target equals this are ignored (default −100).
+     *
+     * @param ignoreIndex rows whose target equals this are ignored (default −100)
+     * @return this builder
+     */
     public Builder ignoreIndex(int ignoreIndex) {
       this.ignoreIndex = ignoreIndex;
       return this;
     }
 
+    /**
+     * Builds the loss.
+     *
+     * @return the loss
+     * @throws IllegalArgumentException if an option is out of range
+     */
     public SoftmaxFocalLoss build() {
       return new SoftmaxFocalLoss(this);
     }

@@ -3,6 +3,7 @@ package dev.fusedloss.bench;
 import dev.fusedloss.BCELoss;
 import dev.fusedloss.BCEWithLogitsLoss;
 import dev.fusedloss.BinaryFocalLoss;
+import dev.fusedloss.ClassIndexType;
 import dev.fusedloss.CrossEntropyLoss;
 import dev.fusedloss.DistillationLoss;
 import dev.fusedloss.KLDivLoss;
@@ -25,7 +26,21 @@ final class Cases {
 
   private Cases() {}
 
-  static Result evaluate(Case c) {
+  /** The case's class indices as a segment: int32, or int64 when asked (read in place). */
+  static MemorySegment indexTargets(Case c, boolean int64) {
+    int[] t = c.targetInts();
+    if (!int64) {
+      return MemorySegment.ofArray(t);
+    }
+    long[] wide = new long[t.length];
+    for (int i = 0; i < t.length; i++) {
+      wide[i] = t[i];
+    }
+    return MemorySegment.ofArray(wide);
+  }
+
+  static Result evaluate(Case c, boolean int64) {
+    ClassIndexType indexType = int64 ? ClassIndexType.INT64 : ClassIndexType.INT32;
     return switch (c.loss()) {
       case "mse" -> {
         c.onlyOptions("reduction");
@@ -92,12 +107,12 @@ final class Cases {
         expect(c, "input_kind", "logits");
         CrossEntropyLoss loss = CrossEntropyLoss.builder().reduction(reduction(c))
             .weight(c.floatOption("weight")).ignoreIndex((int) c.option("ignore_index", -100))
-            .labelSmoothing((float) c.option("label_smoothing", 0)).build();
+            .labelSmoothing((float) c.option("label_smoothing", 0)).targetType(indexType).build();
         String kind = c.options().has("target_kind") ? c.options().get("target_kind").asText()
             : "class_index";
         yield switch (kind) {
           case "class_index" -> rows(c, loss.reduction(), (x, lossOut, grad) -> loss.compute(x,
-              c.columns(), MemorySegment.ofArray(c.targetInts()), c.shape()[0], c.columns(),
+              c.columns(), indexTargets(c, int64), c.shape()[0], c.columns(),
               lossOut, grad, 1f, false));
           case "probabilities" -> rows(c, loss.reduction(), (x, lossOut, grad) -> loss.computeSoft(
               x, c.columns(), MemorySegment.ofArray(c.targetFloats()), c.shape()[0], c.columns(),
@@ -108,7 +123,7 @@ final class Cases {
       case "nll" -> {
         c.onlyOptions("reduction", "input_kind", "target_kind", "ignore_index", "input_transform",
             "weight");
-        MemorySegment targets = MemorySegment.ofArray(c.targetInts());
+        MemorySegment targets = indexTargets(c, int64);
         int rows = c.shape()[0];
         int classes = c.columns();
         String transform = c.options().has("input_transform")
@@ -116,7 +131,7 @@ final class Cases {
         if (transform.equals("log_softmax")) {
           CrossEntropyLoss loss = CrossEntropyLoss.builder().reduction(reduction(c))
               .weight(c.floatOption("weight")).ignoreIndex((int) c.option("ignore_index", -100))
-              .build();
+              .targetType(indexType).build();
           yield rows(c, loss.reduction(), (x, lossOut, grad) -> loss.compute(x, classes, targets,
               rows, classes, lossOut, grad, 1f, false));
         }
@@ -124,16 +139,17 @@ final class Cases {
           throw new UnsupportedOperationException("input_transform '" + transform + "'");
         }
         NLLLoss loss = NLLLoss.builder().reduction(reduction(c)).weight(c.floatOption("weight"))
-            .ignoreIndex((int) c.option("ignore_index", -100)).build();
+            .ignoreIndex((int) c.option("ignore_index", -100)).targetType(indexType).build();
         yield rows(c, loss.reduction(), (x, lossOut, grad) -> loss.compute(x, classes, targets,
             rows, classes, lossOut, grad, 1f, false));
       }
       case "softmax_focal" -> {
         c.onlyOptions("reduction", "input_kind", "target_kind", "gamma", "alpha");
         SoftmaxFocalLoss loss = SoftmaxFocalLoss.builder().reduction(reduction(c))
-            .gamma((float) c.option("gamma", 2)).alpha(c.floatOption("alpha")).build();
+            .gamma((float) c.option("gamma", 2)).alpha(c.floatOption("alpha"))
+            .targetType(indexType).build();
         yield rows(c, loss.reduction(), (x, lossOut, grad) -> loss.compute(x, c.columns(),
-            MemorySegment.ofArray(c.targetInts()), c.shape()[0], c.columns(), lossOut, grad, 1f,
+            indexTargets(c, int64), c.shape()[0], c.columns(), lossOut, grad, 1f,
             false));
       }
       case "kl_div" -> {

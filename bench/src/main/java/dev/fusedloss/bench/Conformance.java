@@ -39,16 +39,19 @@ public final class Conformance {
   private Conformance() {}
 
   public static void main(String[] args) {
-    if (args.length != 1) {
-      System.err.println("usage: Conformance CASES.jsonl");
+    boolean int64 = args.length == 2 && args[0].equals("--int64-targets");
+    if (args.length != 1 && !int64) {
+      System.err.println("usage: Conformance [--int64-targets] CASES.jsonl");
       System.exit(2);
     }
-    System.out.println(dev.fusedloss.Engine.describe()); // which kernels, at which width
+    String file = args[args.length - 1];
+    System.out.println(dev.fusedloss.Engine.describe() // which kernels, at which width
+        + (int64 ? "; class indices as int64" : ""));
     List<Outcome> outcomes;
-    try {
-      outcomes = run(Path.of(args[0]));
+    try (Reader r = Files.newBufferedReader(Path.of(file), StandardCharsets.UTF_8)) {
+      outcomes = run(r, int64);
     } catch (IOException | RuntimeException e) {
-      System.err.println("cannot read " + args[0] + ": " + e);
+      System.err.println("cannot read " + file + ": " + e);
       System.exit(2);
       return;
     }
@@ -75,6 +78,14 @@ public final class Conformance {
   }
 
   public static List<Outcome> run(Reader reader) throws IOException {
+    return run(reader, false);
+  }
+
+  /**
+   * Runs every case of {@code reader}; with {@code int64}, class-index targets are passed as
+   * int64 segments ({@code ClassIndexType.INT64}, PyTorch's layout) instead of int32.
+   */
+  public static List<Outcome> run(Reader reader, boolean int64) throws IOException {
     ObjectMapper json = new ObjectMapper();
     List<Outcome> out = new ArrayList<>();
     BufferedReader lines = new BufferedReader(reader);
@@ -87,17 +98,17 @@ public final class Conformance {
       }
       JsonNode node = json.readTree(line);
       String id = node.has("id") ? node.get("id").asText() : "line " + number;
-      out.add(evaluate(id, node));
+      out.add(evaluate(id, node, int64));
     }
     return out;
   }
 
-  static Outcome evaluate(String id, JsonNode node) {
+  static Outcome evaluate(String id, JsonNode node, boolean int64) {
     Case c;
     Cases.Result got;
     try {
       c = Case.parse(node);
-      got = Cases.evaluate(c);
+      got = Cases.evaluate(c, int64);
     } catch (RuntimeException e) {
       return new Outcome(id, e.getClass().getSimpleName() + ": " + e.getMessage());
     }

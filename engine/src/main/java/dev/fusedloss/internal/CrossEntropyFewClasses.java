@@ -28,7 +28,8 @@ final class CrossEntropyFewClasses {
    * one value per row (lane = row) spreads over the packed layout with one rearrange.
    */
   @SuppressWarnings("unchecked")
-  static final VectorShuffle<Float>[][] ROW_OF = new VectorShuffle[SMALL_C + 1][];
+  static final VectorShuffle<Float>[][] ROW_OF =
+      (VectorShuffle<Float>[][]) new VectorShuffle<?>[SMALL_C + 1][];
 
   /**
    * UNGATHER[c][j·L + l] = (p mod c)·L + p / c with p = j·L + l: where the column layout holds
@@ -46,7 +47,7 @@ final class CrossEntropyFewClasses {
       for (int i = 0; i < L; i++) {
         GATHER[c][i] = i * c;
       }
-      ROW_OF[c] = new VectorShuffle[c];
+      ROW_OF[c] = shuffles(c);
       int[] row = new int[L];
       for (int j = 0; j < c; j++) {
         for (int l = 0; l < L; l++) {
@@ -55,6 +56,11 @@ final class CrossEntropyFewClasses {
         ROW_OF[c][j] = VectorShuffle.fromArray(F, row, 0);
       }
     }
+  }
+
+  @SuppressWarnings("unchecked")
+  private static VectorShuffle<Float>[] shuffles(int n) {
+    return (VectorShuffle<Float>[]) new VectorShuffle<?>[n];
   }
 
   /** Copies 2L rows from {@code rb} into a packed row-major array (one bulk copy if unpadded). */
@@ -164,7 +170,7 @@ final class CrossEntropyFewClasses {
    * sum, log), and a second independent one fills the wait.
    */
   static double crossEntropySmall(MemorySegment x, MemorySegment targets, long stride, int cls,
-      long r0, long pairs, MemorySegment loss, MemorySegment grad, float coef, int ignore) {
+      long r0, long pairs, MemorySegment loss, MemorySegment grad, float coef, int ignore, boolean int64) {
     PanamaScratch.FewClasses sc = PanamaScratch.FEW_CLASSES.get();
     float[] col = sc.columns;
     float[] rows = sc.rows;
@@ -190,7 +196,7 @@ final class CrossEntropyFewClasses {
       FloatVector s = FloatVector.fromArray(F, sc.sum, 0);
       FloatVector s1 = FloatVector.fromArray(F, sc.sum, L);
       for (int i = 0; i < 2 * L; i++) {
-        int t = RowArgs.target(targets, rb + i);
+        int t = RowArgs.target(targets, rb + i, int64);
         sc.target[i] = t;
         boolean skip = t == ignore;
         sc.ignored[i] = skip ? 1f : 0f;

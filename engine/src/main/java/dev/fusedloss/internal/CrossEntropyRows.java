@@ -57,7 +57,7 @@ final class CrossEntropyRows {
     boolean tail = overlapTail(cls);
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
-      int t = RowArgs.target(targets, r);
+      int t = RowArgs.target(targets, r, opt.int64());
       if (t == opt.ignoreIndex()) {
         ignoredRow(loss, grad, r, base, cls, acc);
         continue;

@@ -33,12 +33,12 @@ final class CrossEntropyTiles {
    */
   static double crossEntropyTiled(MemorySegment x, MemorySegment targets, long stride, int cls,
       long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, float zScale,
-      int ignore) {
+      int ignore, boolean int64) {
     PanamaScratch.Tiles ts = PanamaScratch.TILES.get();
     double total = 0;
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
-      int t = RowArgs.target(targets, r);
+      int t = RowArgs.target(targets, r, int64);
       if (t == ignore) {
         ignoredRow(loss, grad, r, base, cls, false);
         continue;

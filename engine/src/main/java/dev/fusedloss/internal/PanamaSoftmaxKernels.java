@@ -45,14 +45,14 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       // compiled, and interpreted vector code boxes (~2 KB a row).
       long pairs = (r1 - r0) / (2 * L);
       double total = CrossEntropyFewClasses.crossEntropySmall(x, targets, stride, cls, r0, pairs,
-          loss, grad, coef, opt.ignoreIndex());
+          loss, grad, coef, opt.ignoreIndex(), opt.int64());
       long rest = r0 + pairs * 2 * L;
       return total + ScalarSoftmaxKernels.INSTANCE.crossEntropy(x, targets, stride, classes, rest,
           r1, loss, grad, coef, acc, zScale, opt);
     }
     if (plain && grad != null && !acc && cls >= 2 * TILE) {
       return CrossEntropyTiles.crossEntropyTiled(x, targets, stride, cls, r0, r1, loss, grad,
-          coef, zScale, opt.ignoreIndex());
+          coef, zScale, opt.ignoreIndex(), opt.int64());
     }
     return CrossEntropyRows.crossEntropy(x, targets, stride, cls, r0, r1, loss, grad, coef, acc,
         zScale, opt);
@@ -77,7 +77,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   @Override
   public double softmaxFocal(MemorySegment x, MemorySegment targets, long stride, long classes,
       long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, boolean acc,
-      float gamma, MemorySegment alpha, int ignoreIndex) {
+      float gamma, MemorySegment alpha, int ignoreIndex, boolean int64) {
     int cls = (int) classes; // RowArgs caps classes below 2^31: int loops stay counted
     double total = 0;
     boolean store = grad != null && !acc;
@@ -85,7 +85,7 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
     PanamaScratch.Tiles ts = tiled ? PanamaScratch.TILES.get() : null;
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
-      int t = RowArgs.target(targets, r);
+      int t = RowArgs.target(targets, r, int64);
       if (t == ignoreIndex) {
         ignoredRow(loss, grad, r, base, cls, acc);
         continue;
@@ -140,12 +140,12 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
   @Override
   public double nll(MemorySegment x, MemorySegment targets, long stride, long classes, long r0,
       long r1, MemorySegment loss, MemorySegment grad, float coef, boolean acc,
-      MemorySegment weight, int ignoreIndex) {
+      MemorySegment weight, int ignoreIndex, boolean int64) {
     int cls = (int) classes; // RowArgs caps classes below 2^31: int loops stay counted
     double total = 0;
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
-      int t = RowArgs.target(targets, r);
+      int t = RowArgs.target(targets, r, int64);
       boolean ignored = t == ignoreIndex;
       double wt = ignored ? 0 : (weight == null ? 1 : at(weight, t));
       double l = ignored ? 0 : -wt * at(x, base + t);

@@ -31,8 +31,8 @@ public final class RowArgs {
     return (rows - 1) * stride + classes;
   }
 
-  /** An int32 target segment holding at least {@code rows} values. */
-  public static void targets(MemorySegment targets, long rows) {
+  /** A target segment holding at least {@code rows} int32 (or, with {@code int64}, int64) values. */
+  public static void targets(MemorySegment targets, long rows, boolean int64) {
     if (targets == null) {
       throw new IllegalArgumentException("targets must not be null");
     }
@@ -42,10 +42,10 @@ public final class RowArgs {
     if (!targets.isAccessibleBy(Thread.currentThread())) {
       throw new IllegalArgumentException("targets is confined to another thread");
     }
-    long ints = targets.byteSize() / Integer.BYTES;
-    if (ints < rows) {
-      throw new IndexOutOfBoundsException(
-          "targets holds " + ints + " ints but " + rows + " rows need one each");
+    long count = targets.byteSize() / (int64 ? Long.BYTES : Integer.BYTES);
+    if (count < rows) {
+      throw new IndexOutOfBoundsException("targets holds " + count + (int64 ? " int64" : " int32")
+          + " values but " + rows + " rows need one each");
     }
   }
 
@@ -54,14 +54,16 @@ public final class RowArgs {
    * vector, gradScale and the outputs (see {@link #outputs}).
    */
   public static void classIndexCall(MemorySegment logits, String logitsName, long stride,
-      MemorySegment targets, long rows, long classes, String perClassName, float[] perClass,
-      float gradScale, MemorySegment lossOut, MemorySegment grad, boolean none) {
+      MemorySegment targets, boolean int64, long rows, long classes, String perClassName,
+      float[] perClass, float gradScale, MemorySegment lossOut, MemorySegment grad,
+      boolean none) {
     long span = shape(rows, classes, stride);
     Args.input(logitsName, logits, span);
-    targets(targets, rows);
+    targets(targets, rows, int64);
     perClass(perClassName, perClass, classes);
     Args.finite("gradScale", gradScale);
-    outputs(logits, logitsName, targets, "targets", rows * Integer.BYTES, span, rows, lossOut,
+    outputs(logits, logitsName, targets, "targets", rows * (int64 ? Long.BYTES : Integer.BYTES),
+        span, rows, lossOut,
         grad, none);
   }
 
@@ -73,23 +75,33 @@ public final class RowArgs {
     return norm == 0 ? Float.NaN : (float) (gradScale / norm);
   }
 
-  /** Reads target {@code r}. */
-  public static int target(MemorySegment targets, long r) {
-    return targets.get(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, r * Integer.BYTES);
+  /**
+   * Reads target {@code r} of a validated call ({@link #normalizer} has checked that an int64
+   * value fits: it is a class index or ignoreIndex).
+   */
+  public static int target(MemorySegment targets, long r, boolean int64) {
+    return int64 ? (int) rawTarget(targets, r, true)
+        : targets.get(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, r * Integer.BYTES);
+  }
+
+  /** Target {@code r} as stored, int32 or int64, before any check. */
+  static long rawTarget(MemorySegment targets, long r, boolean int64) {
+    return int64 ? targets.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, r * Long.BYTES)
+        : targets.get(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, r * Integer.BYTES);
   }
 
   /**
    * Validates every class index and returns the MEAN normaliser: Σ weight[t] over the rows not
    * ignored, or their count when {@code weight} is null.
    */
-  public static double normalizer(MemorySegment targets, long rows, long classes, int ignoreIndex,
-      float[] weight) {
+  public static double normalizer(MemorySegment targets, boolean int64, long rows, long classes,
+      int ignoreIndex, float[] weight) {
     double norm = 0;
     for (long r = 0; r < rows; r++) {
-      int t = target(targets, r);
+      long t = rawTarget(targets, r, int64);
       checkTarget(t, r, classes, ignoreIndex);
       if (t != ignoreIndex) {
-        norm += weight == null ? 1 : weight[t];
+        norm += weight == null ? 1 : weight[(int) t];
       }
     }
     return norm;
@@ -104,7 +116,7 @@ public final class RowArgs {
   }
 
   /** Throws for a class index outside [0, classes) that is not {@code ignoreIndex}. */
-  public static void checkTarget(int t, long r, long classes, int ignoreIndex) {
+  public static void checkTarget(long t, long r, long classes, int ignoreIndex) {
     if (t != ignoreIndex && (t < 0 || t >= classes)) {
       throw new IndexOutOfBoundsException("targets[row " + r + "] = " + t
           + " is outside [0, " + classes + ") and is not ignoreIndex (" + ignoreIndex + ")");

@@ -1,7 +1,6 @@
 package dev.fusedloss.internal;
 
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
-import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
 
 import java.lang.foreign.MemorySegment;
 
@@ -28,10 +27,6 @@ public final class ScalarSoftmaxKernels implements SoftmaxKernels {
       v += get(grad, i);
     }
     grad.set(JAVA_FLOAT_UNALIGNED, i * Float.BYTES, v);
-  }
-
-  static int target(MemorySegment t, long r) {
-    return t.get(JAVA_INT_UNALIGNED, r * Integer.BYTES);
   }
 
   static double weight(MemorySegment w, long c) {
@@ -70,7 +65,7 @@ public final class ScalarSoftmaxKernels implements SoftmaxKernels {
     double wsum = opt.weight() == null ? classes : opt.weightSum();
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
-      int t = target(targets, r);
+      int t = RowArgs.target(targets, r, opt.int64());
       if (t == opt.ignoreIndex()) {
         ignoredRow(loss, grad, r, base, classes, acc);
         continue;
@@ -159,11 +154,11 @@ public final class ScalarSoftmaxKernels implements SoftmaxKernels {
   @Override
   public double softmaxFocal(MemorySegment x, MemorySegment targets, long stride, long classes,
       long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, boolean acc,
-      float gamma, MemorySegment alpha, int ignoreIndex) {
+      float gamma, MemorySegment alpha, int ignoreIndex, boolean int64) {
     double total = 0;
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
-      int t = target(targets, r);
+      int t = RowArgs.target(targets, r, int64);
       if (t == ignoreIndex) {
         ignoredRow(loss, grad, r, base, classes, acc);
         continue;
@@ -258,11 +253,11 @@ public final class ScalarSoftmaxKernels implements SoftmaxKernels {
   @Override
   public double nll(MemorySegment x, MemorySegment targets, long stride, long classes, long r0,
       long r1, MemorySegment loss, MemorySegment grad, float coef, boolean acc,
-      MemorySegment weight, int ignoreIndex) {
+      MemorySegment weight, int ignoreIndex, boolean int64) {
     double total = 0;
     for (long r = r0; r < r1; r++) {
       long base = r * stride;
-      int t = target(targets, r);
+      int t = RowArgs.target(targets, r, int64);
       boolean ignored = t == ignoreIndex;
       double wt = ignored ? 0 : weight(weight, t);
       double l = ignored ? 0 : -wt * get(x, base + t);

@@ -13,10 +13,11 @@ import java.lang.foreign.MemorySegment;
 public interface SoftmaxKernels {
   /**
    * Options of cross entropy with class-index targets; {@code weightSum} is Σ weight (unused
-   * when {@code weight} is null: the sum of ones is the class count).
+   * when {@code weight} is null: the sum of ones is the class count); {@code int64}: the targets
+   * are int64, else int32.
    */
   record CrossEntropy(MemorySegment weight, double weightSum, float smoothing, int ignoreIndex,
-      float softcap) {}
+      float softcap, boolean int64) {}
 
   /**
    * Cross entropy with class indices: per row {@code (1−ε)·w_t·(lse − x_t) + (ε/C)·Σ_c w_c·(lse −
@@ -35,7 +36,7 @@ public interface SoftmaxKernels {
   /** Softmax focal loss: {@code −α_t·(1 − p_t)^γ·ln p_t}; alpha may be null (all ones). */
   double softmaxFocal(MemorySegment x, MemorySegment targets, long stride, long classes,
       long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, boolean acc,
-      float gamma, MemorySegment alpha, int ignoreIndex);
+      float gamma, MemorySegment alpha, int ignoreIndex, boolean int64);
 
   /** {@code T²·KL(softmax(t/T) ‖ softmax(s/T))} per row; gradient w.r.t. the student s. */
   double distillation(MemorySegment s, MemorySegment t, long stride, long classes,
@@ -48,7 +49,7 @@ public interface SoftmaxKernels {
    */
   double nll(MemorySegment x, MemorySegment targets, long stride, long classes, long r0, long r1,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc, MemorySegment weight,
-      int ignoreIndex);
+      int ignoreIndex, boolean int64);
 
   /** Writes {@code x_c − lse} of each row to {@code out}. */
   void logSoftmax(MemorySegment x, long stride, long classes, long r0, long r1, MemorySegment out);

@@ -22,6 +22,8 @@ public abstract class VectorizationProvider {
 
   private static final System.Logger LOG = System.getLogger("dev.fusedloss");
 
+  private static final String VECTOR_MODULE = "jdk.incubator.vector";
+
   /** A short name: {@code "panama"} or {@code "scalar"}. */
   public abstract String name();
 
@@ -87,11 +89,21 @@ public abstract class VectorizationProvider {
           "fusedloss: scalar kernels (forced by -D" + PROPERTY + "=scalar)");
       return ScalarProvider.INSTANCE;
     }
-    if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
-      log.log(System.Logger.Level.WARNING,
-          "fusedloss: jdk.incubator.vector is not available; using slower scalar kernels"
-              + " (add --add-modules jdk.incubator.vector to the java command line)");
+    java.util.Optional<Module> vector = ModuleLayer.boot().findModule(VECTOR_MODULE);
+    if (vector.isEmpty()) {
+      boolean inRuntime = java.lang.module.ModuleFinder.ofSystem().find(VECTOR_MODULE).isPresent();
+      log.log(System.Logger.Level.WARNING, inRuntime
+          ? "fusedloss: jdk.incubator.vector is not resolved; using slower scalar kernels"
+              + " (add --add-modules jdk.incubator.vector to the java command line)"
+          : "fusedloss: this Java runtime has no jdk.incubator.vector module; using slower"
+              + " scalar kernels");
       return ScalarProvider.INSTANCE;
+    }
+    Module self = VectorizationProvider.class.getModule();
+    if (self.isNamed() && !self.canRead(vector.get())) {
+      // requires static gives readability only when the module was resolved with ours; in a
+      // layer of its own, add it (a module may add reads edges from itself)
+      self.addReads(vector.get());
     }
     try {
       Class<?> c = Class.forName("dev.fusedloss.internal.PanamaVectorizationProvider");

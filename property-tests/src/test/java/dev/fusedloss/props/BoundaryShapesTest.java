@@ -26,6 +26,7 @@ import org.junit.jupiter.api.TestFactory;
  *   <li>row counts around the few-class blocks of 2L rows (1, 7…9, 15…17, 31…33, 65);
  *   <li>every call mode that picks a different kernel: gradient overwritten, in place,
  *       accumulated, and forward only;
+ *   <li>class indices as int32 and as int64 (PyTorch's), alternately;
  *   <li>every configuration that picks a different kernel: plain cross entropy (few classes,
  *       tiles or rows), class weights with smoothing and z-loss, soft cap, ignored rows, soft
  *       targets with and without weights, softmax focal, distillation (float and double paths),
@@ -47,7 +48,7 @@ class BoundaryShapesTest {
   interface Kernel {
     /** Runs the kernel over all rows; returns the summed row losses. */
     double run(SoftmaxKernels k, MemorySegment x, MemorySegment second, int stride, int rows,
-        int classes, MemorySegment loss, MemorySegment grad, boolean acc);
+        int classes, MemorySegment loss, MemorySegment grad, boolean acc, boolean int64);
 
     /** The oracle's row losses; fills the unscaled gradient. */
     double[] oracle(float[] x, Object second, int rows, int classes, double[] grad);
@@ -66,14 +67,14 @@ class BoundaryShapesTest {
     return new Kernel() {
       @Override
       public double run(SoftmaxKernels k, MemorySegment x, MemorySegment t, int stride, int rows,
-          int classes, MemorySegment loss, MemorySegment grad, boolean acc) {
+          int classes, MemorySegment loss, MemorySegment grad, boolean acc, boolean int64) {
         float[] wc = weights(w, classes);
         double wsum = 0;
         for (float v : wc == null ? new float[0] : wc) {
           wsum += v;
         }
         CrossEntropy opt = new CrossEntropy(wc == null ? null : MemorySegment.ofArray(wc), wsum,
-            eps, ignore, cap);
+            eps, ignore, cap, int64);
         return k.crossEntropy(x, t, stride, classes, 0, rows, loss, grad, COEF, acc, z, opt);
       }
 
@@ -106,7 +107,7 @@ class BoundaryShapesTest {
     return new Kernel() {
       @Override
       public double run(SoftmaxKernels k, MemorySegment x, MemorySegment q, int stride, int rows,
-          int classes, MemorySegment loss, MemorySegment grad, boolean acc) {
+          int classes, MemorySegment loss, MemorySegment grad, boolean acc, boolean int64) {
         float[] wc = weights(w, classes);
         return k.softCrossEntropy(x, q, stride, classes, 0, rows, loss, grad, COEF, acc,
             wc == null ? null : MemorySegment.ofArray(wc), eps);
@@ -129,10 +130,10 @@ class BoundaryShapesTest {
     return new Kernel() {
       @Override
       public double run(SoftmaxKernels k, MemorySegment x, MemorySegment t, int stride, int rows,
-          int classes, MemorySegment loss, MemorySegment grad, boolean acc) {
+          int classes, MemorySegment loss, MemorySegment grad, boolean acc, boolean int64) {
         float[] a = weights(alpha, classes);
         return k.softmaxFocal(x, t, stride, classes, 0, rows, loss, grad, COEF, acc, gamma,
-            a == null ? null : MemorySegment.ofArray(a), -100);
+            a == null ? null : MemorySegment.ofArray(a), -100, int64);
       }
 
       @Override
@@ -152,7 +153,7 @@ class BoundaryShapesTest {
     return new Kernel() {
       @Override
       public double run(SoftmaxKernels k, MemorySegment s, MemorySegment t, int stride, int rows,
-          int classes, MemorySegment loss, MemorySegment grad, boolean acc) {
+          int classes, MemorySegment loss, MemorySegment grad, boolean acc, boolean int64) {
         return k.distillation(s, t, stride, classes, 0, rows, loss, grad, COEF, acc, temperature);
       }
 
@@ -172,10 +173,10 @@ class BoundaryShapesTest {
     return new Kernel() {
       @Override
       public double run(SoftmaxKernels k, MemorySegment x, MemorySegment t, int stride, int rows,
-          int classes, MemorySegment loss, MemorySegment grad, boolean acc) {
+          int classes, MemorySegment loss, MemorySegment grad, boolean acc, boolean int64) {
         float[] wc = weights(w, classes);
         return k.nll(x, t, stride, classes, 0, rows, loss, grad, COEF, acc,
-            wc == null ? null : MemorySegment.ofArray(wc), ignore);
+            wc == null ? null : MemorySegment.ofArray(wc), ignore, int64);
       }
 
       @Override
@@ -195,7 +196,7 @@ class BoundaryShapesTest {
     return new Kernel() {
       @Override
       public double run(SoftmaxKernels k, MemorySegment x, MemorySegment unused, int stride,
-          int rows, int classes, MemorySegment loss, MemorySegment out, boolean acc) {
+          int rows, int classes, MemorySegment loss, MemorySegment out, boolean acc, boolean int64) {
         k.logSoftmax(x, stride, classes, 0, rows, out);
         return 0;
       }
@@ -274,11 +275,12 @@ class BoundaryShapesTest {
         continue;
       }
       int stride = seed % 2 == 0 ? classes : classes + 3;
+      boolean int64 = seed % 4 >= 2; // class indices as int64 (PyTorch's) in half the shapes
       String ctx = n.name() + " " + mode + " rows=" + rows + " classes=" + classes + " stride="
-          + stride + " seed=" + seed;
+          + stride + (int64 ? " int64" : "") + " seed=" + seed;
       float[] init = initialGrad(rows * classes, seed);
-      Out a = call(here, k, x, second, rows, classes, stride, mode, init);
-      Out b = call(scalar, k, x, second, rows, classes, stride, mode, init);
+      Out a = call(here, k, x, second, rows, classes, stride, mode, init, int64);
+      Out b = call(scalar, k, x, second, rows, classes, stride, mode, init, int64);
       expect(ctx + " [" + VectorizationProvider.get().name() + "]", a, want, deriv, mode, init);
       expect(ctx + " [scalar]", b, want, deriv, mode, init);
       // the two implementations against each other, with the oracle's tolerance around the
@@ -306,11 +308,16 @@ class BoundaryShapesTest {
   }
 
   static Out call(SoftmaxKernels impl, Kernel k, float[] x, Object second, int rows, int classes,
-      int stride, Mode mode, float[] init) {
+      int stride, Mode mode, float[] init, boolean int64) {
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment xs = Rows.strided(arena, x, rows, classes, stride, 1, Float.NaN);
       MemorySegment ss;
-      if (second instanceof int[] t) {
+      if (second instanceof int[] t && int64) {
+        ss = arena.allocate(Math.max(1, t.length) * (long) Long.BYTES);
+        for (int i = 0; i < t.length; i++) {
+          ss.setAtIndex(ValueLayout.JAVA_LONG, i, t[i]);
+        }
+      } else if (second instanceof int[] t) {
         ss = arena.allocate(Math.max(1, t.length) * (long) Integer.BYTES);
         MemorySegment.copy(t, 0, ss, ValueLayout.JAVA_INT, 0, t.length);
       } else if (second instanceof float[] q) {
@@ -326,7 +333,8 @@ class BoundaryShapesTest {
         case IN_PLACE -> xs;
         case FORWARD -> null;
       };
-      double v = k.run(impl, xs, ss, stride, rows, classes, ls, gs, mode == Mode.ACCUMULATE);
+      double v = k.run(impl, xs, ss, stride, rows, classes, ls, gs, mode == Mode.ACCUMULATE,
+          int64);
       float[] grad = gs == null ? null
           : Rows.packed(gs, rows, classes, stride, gs == xs ? Float.NaN : Rows.PAD_OUT);
       return new Out(v, Rows.floats(ls, rows), grad);

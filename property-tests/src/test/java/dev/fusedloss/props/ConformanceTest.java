@@ -36,6 +36,15 @@ class ConformanceTest {
   }
 
   @Test
+  void everyCasePassesWithInt64ClassIndices() throws IOException {
+    List<Outcome> outcomes = Conformance.run(new StringReader(cases()), true);
+    assertEquals(165, outcomes.size());
+    String failures = outcomes.stream().filter(o -> !o.passed())
+        .map(o -> o.id() + ": " + o.detail()).collect(Collectors.joining("\n"));
+    assertTrue(failures.isEmpty(), failures);
+  }
+
+  @Test
   void theRunnerPrintsTheClosingCount() throws IOException {
     java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
     int failed = Conformance.report(Conformance.run(new StringReader(cases())),

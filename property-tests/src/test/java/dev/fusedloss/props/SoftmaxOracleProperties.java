@@ -4,6 +4,7 @@ import static org.quicktheories.QuickTheory.qt;
 import static org.quicktheories.generators.SourceDSL.integers;
 import static org.quicktheories.generators.SourceDSL.longs;
 
+import dev.fusedloss.ClassIndexType;
 import dev.fusedloss.CrossEntropyLoss;
 import dev.fusedloss.DistillationLoss;
 import dev.fusedloss.KLDivLoss;
@@ -63,6 +64,26 @@ class SoftmaxOracleProperties {
     return f;
   }
 
+  /**
+   * Class indices as int64 (PyTorch's) for an odd row count, else int32: both layouts through
+   * every class-index configuration.
+   */
+  static ClassIndexType indexType(int[] t) {
+    return t.length % 2 == 1 ? ClassIndexType.INT64 : ClassIndexType.INT32;
+  }
+
+  /** The targets in the segment layout {@link #indexType} names (a heap segment: no copy). */
+  static MemorySegment indexSegment(int[] t) {
+    if (indexType(t) == ClassIndexType.INT32) {
+      return MemorySegment.ofArray(t);
+    }
+    long[] wide = new long[t.length];
+    for (int i = 0; i < t.length; i++) {
+      wide[i] = t[i];
+    }
+    return MemorySegment.ofArray(wide);
+  }
+
   /** Class-index cross entropy with the given options (weights made per class count). */
   static Config crossEntropy(boolean weighted, int ignore, float eps, float z, float cap) {
     return new Config() {
@@ -75,17 +96,17 @@ class SoftmaxOracleProperties {
         return weighted ? toFloat(weights(classes, classes * 31L)) : null;
       }
 
-      CrossEntropyLoss loss(Reduction r, int classes) {
+      CrossEntropyLoss loss(Reduction r, int classes, int[] t) {
         return CrossEntropyLoss.builder().reduction(r).weight(w(classes)).ignoreIndex(ignore)
-            .labelSmoothing(eps).zLoss(z).softcap(cap).build();
+            .labelSmoothing(eps).zLoss(z).softcap(cap).targetType(indexType(t)).build();
       }
 
       @Override
       public Result run(Arena arena, float[] x, Object target, int rows, int classes, int stride,
           int offset, Reduction r, float gradScale) {
         int[] t = (int[]) target;
-        return call(arena, x, rows, classes, stride, offset, r, (xs, ls, gs) -> loss(r, classes)
-            .compute(xs, stride, MemorySegment.ofArray(t), rows, classes, ls, gs, gradScale, false));
+        return call(arena, x, rows, classes, stride, offset, r, (xs, ls, gs) -> loss(r, classes, t)
+            .compute(xs, stride, indexSegment(t), rows, classes, ls, gs, gradScale, false));
       }
 
       @Override
@@ -303,15 +324,17 @@ class SoftmaxOracleProperties {
       @Override
       public Result run(Arena arena, float[] x, Object target, int rows, int classes, int stride,
           int offset, Reduction r, float gradScale) {
-        MemorySegment t = MemorySegment.ofArray((int[]) target);
+        int[] ti = (int[]) target;
+        MemorySegment t = indexSegment(ti);
         float[] in = input(x, classes);
         if (kind.equals("nll")) {
-          NLLLoss loss = NLLLoss.builder().reduction(r).weight(w(classes)).ignoreIndex(ignore).build();
+          NLLLoss loss = NLLLoss.builder().reduction(r).weight(w(classes)).ignoreIndex(ignore)
+              .targetType(indexType(ti)).build();
           return call(arena, in, rows, classes, stride, offset, r,
               (xs, ls, gs) -> loss.compute(xs, stride, t, rows, classes, ls, gs, gradScale, false));
         }
         SoftmaxFocalLoss loss = SoftmaxFocalLoss.builder().reduction(r).gamma(gamma)
-            .alpha(w(classes)).ignoreIndex(ignore).build();
+            .alpha(w(classes)).ignoreIndex(ignore).targetType(indexType(ti)).build();
         return call(arena, in, rows, classes, stride, offset, r,
             (xs, ls, gs) -> loss.compute(xs, stride, t, rows, classes, ls, gs, gradScale, false));
       }
