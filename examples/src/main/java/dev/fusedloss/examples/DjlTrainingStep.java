@@ -9,16 +9,14 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
 import ai.djl.training.loss.Loss;
 import dev.fusedloss.CrossEntropyLoss;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 
 /**
  * fusedloss's cross entropy inside a DJL (PyTorch engine) training step. DJL computes the
  * logits of a linear model under autograd; fusedloss reads them through a view of the tensor's
- * memory where DJL hands one out ({@link NDArray#toByteBuffer()} on the PyTorch engine), and
- * writes the loss and {@code g = ∂L/∂logits} in one fused pass. The gradient goes back into
+ * memory ({@code NDArray.toByteBuffer(true)}, a direct buffer over the tensor on the PyTorch
+ * engine) and writes the loss and {@code g = ∂L/∂logits} in one fused pass straight into a
+ * tensor's memory the same way: no copy either way. The gradient goes back into
  * autograd by backpropagating the surrogate {@code sum(logits ⊙ g)}, whose gradient with respect
  * to the logits is exactly {@code g}: the parameters then receive the same gradients as from
  * DJL's own {@code SoftmaxCrossEntropyLoss}, which {@link #compareWithDjl} checks.
@@ -35,18 +33,17 @@ public final class DjlTrainingStep {
 
   /** One training step's gradients with fusedloss computing the loss. */
   static Grads withFusedloss(NDManager m, NDArray x, NDArray w, NDArray b, int[] labels) {
-    try (GradientCollector gc = Engine.getInstance().newGradientCollector();
-        Arena arena = Arena.ofConfined()) {
+    try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
       NDArray logits = x.matMul(w.transpose()).add(b);
       int rows = (int) logits.getShape().get(0);
       int classes = (int) logits.getShape().get(1);
-      // a view of the tensor's memory, in native byte order (no copy on the PyTorch engine)
-      MemorySegment view = MemorySegment.ofBuffer(logits.toByteBuffer().order(ByteOrder.nativeOrder()));
-      MemorySegment grad = arena.allocate(ValueLayout.JAVA_FLOAT, (long) rows * classes);
+      // views of the tensors' own memory (toByteBuffer(true) on the PyTorch engine): fusedloss
+      // reads the logits and writes the gradient in place, with no copy either way
+      MemorySegment view = MemorySegment.ofBuffer(logits.toByteBuffer(true));
+      NDArray g = m.zeros(new Shape(rows, classes));
+      MemorySegment grad = MemorySegment.ofBuffer(g.toByteBuffer(true));
       double loss = CrossEntropyLoss.builder().build().compute(view, MemorySegment.ofArray(labels),
           rows, classes, grad);
-      NDArray g = m.create(grad.asByteBuffer().order(ByteOrder.nativeOrder()).asFloatBuffer(),
-          new Shape(rows, classes));
       gc.backward(logits.mul(g).sum()); // ∂/∂logits of sum(logits ⊙ g) is g
       return new Grads(w.getGradient().toFloatArray(), b.getGradient().toFloatArray(), loss);
     }
@@ -75,23 +72,36 @@ public final class DjlTrainingStep {
       int rows = 64;
       int features = 12;
       int classes = 7;
-      Engine.getInstance().setRandomSeed((int) seed);
-      NDArray x = m.randomNormal(new Shape(rows, features));
-      NDArray w = m.randomNormal(new Shape(classes, features)).mul(0.5f);
-      NDArray b = m.randomNormal(new Shape(classes)).mul(0.1f);
-      w.setRequiresGradient(true);
-      b.setRequiresGradient(true);
-      int[] labels = new int[rows];
       java.util.SplittableRandom r = new java.util.SplittableRandom(seed);
+      float[] xs = gaussians(r, rows * features, 1);
+      float[] ws = gaussians(r, classes * features, 0.5);
+      float[] bs = gaussians(r, classes, 0.1);
+      int[] labels = new int[rows];
       for (int i = 0; i < rows; i++) {
         labels[i] = r.nextInt(classes);
       }
-      Grads ours = withFusedloss(m, x, w, b, labels);
-      w.setRequiresGradient(true); // fresh gradients for the second step
+      NDArray x = m.create(xs, new Shape(rows, features));
+      // each step gets its own parameter tensors: gradients accumulate across backward passes
+      NDArray w = m.create(ws, new Shape(classes, features));
+      NDArray b = m.create(bs, new Shape(classes));
+      w.setRequiresGradient(true);
       b.setRequiresGradient(true);
-      Grads theirs = withDjl(m, x, w, b, labels);
+      Grads ours = withFusedloss(m, x, w, b, labels);
+      NDArray w2 = m.create(ws, new Shape(classes, features));
+      NDArray b2 = m.create(bs, new Shape(classes));
+      w2.setRequiresGradient(true);
+      b2.setRequiresGradient(true);
+      Grads theirs = withDjl(m, x, w2, b2, labels);
       return new Grads[] {ours, theirs};
     }
+  }
+
+  static float[] gaussians(java.util.SplittableRandom r, int n, double scale) {
+    float[] a = new float[n];
+    for (int i = 0; i < n; i++) {
+      a[i] = (float) (r.nextGaussian() * scale);
+    }
+    return a;
   }
 
   /**
