@@ -8,6 +8,7 @@ import dev.fusedloss.CrossEntropyLoss;
 import dev.fusedloss.DistillationLoss;
 import dev.fusedloss.KLDivLoss;
 import dev.fusedloss.NLLLoss;
+import dev.fusedloss.OhemCrossEntropyLoss;
 import dev.fusedloss.SoftmaxFocalLoss;
 import java.lang.foreign.MemorySegment;
 import dev.fusedloss.ElementwiseLoss;
@@ -40,23 +41,28 @@ final class Cases {
   }
 
   static Result evaluate(Case c, boolean int64) {
+    return evaluate(c, int64, 1f);
+  }
+
+  /** As {@link #evaluate(Case, boolean)} with the gradient scaled by {@code scale}. */
+  static Result evaluate(Case c, boolean int64, float scale) {
     ClassIndexType indexType = int64 ? ClassIndexType.INT64 : ClassIndexType.INT32;
     return switch (c.loss()) {
       case "mse" -> {
         c.onlyOptions("reduction");
-        yield elementwise(c, MSELoss.of(reduction(c)));
+        yield elementwise(c, MSELoss.of(reduction(c)), scale);
       }
       case "l1" -> {
         c.onlyOptions("reduction");
-        yield elementwise(c, L1Loss.of(reduction(c)));
+        yield elementwise(c, L1Loss.of(reduction(c)), scale);
       }
       case "smooth_l1" -> {
         c.onlyOptions("reduction", "beta");
-        yield elementwise(c, SmoothL1Loss.of(reduction(c), (float) c.option("beta", 1)));
+        yield elementwise(c, SmoothL1Loss.of(reduction(c), (float) c.option("beta", 1)), scale);
       }
       case "huber" -> {
         c.onlyOptions("reduction", "delta");
-        yield elementwise(c, HuberLoss.of(reduction(c), (float) c.option("delta", 1)));
+        yield elementwise(c, HuberLoss.of(reduction(c), (float) c.option("delta", 1)), scale);
       }
       case "bce" -> {
         c.onlyOptions("reduction", "input_kind", "weight", "weight_shape", "log_clamp",
@@ -71,19 +77,19 @@ final class Cases {
             throw new UnsupportedOperationException("bce log_clamp/grad_eps other than -100/1e-12");
           }
         }
-        yield elementwise(c, b.build());
+        yield elementwise(c, b.build(), scale);
       }
       case "bce_with_logits" -> {
         c.onlyOptions("reduction", "input_kind", "weight", "weight_shape", "pos_weight");
         expect(c, "input_kind", "logits");
         yield elementwise(c, BCEWithLogitsLoss.builder().reduction(reduction(c))
-            .weight(c.floatOption("weight")).posWeight(c.floatOption("pos_weight")).build());
+            .weight(c.floatOption("weight")).posWeight(c.floatOption("pos_weight")).build(), scale);
       }
       case "sigmoid_focal" -> {
         c.onlyOptions("reduction", "input_kind", "target_kind", "gamma", "alpha");
         expect(c, "input_kind", "logits");
         yield elementwise(c, SigmoidFocalLoss.builder().reduction(reduction(c))
-            .gamma((float) c.option("gamma", 2)).alpha((float) c.option("alpha", 0.25)).build());
+            .gamma((float) c.option("gamma", 2)).alpha((float) c.option("alpha", 0.25)).build(), scale);
       }
       case "binary_focal" -> {
         c.onlyOptions("reduction", "input_kind", "target_kind", "gamma", "alpha", "clip_eps",
@@ -91,7 +97,7 @@ final class Cases {
         expect(c, "input_kind", "probabilities");
         yield elementwise(c, BinaryFocalLoss.builder().reduction(reduction(c))
             .gamma((float) c.option("gamma", 2)).alpha((float) c.option("alpha", 0.25))
-            .clipEps((float) c.option("clip_eps", 1e-7)).build());
+            .clipEps((float) c.option("clip_eps", 1e-7)).build(), scale);
       }
       case "label_smoothing" -> {
         c.onlyOptions("reduction", "epsilon", "num_classes", "origin");
@@ -113,12 +119,22 @@ final class Cases {
         yield switch (kind) {
           case "class_index" -> rows(c, loss.reduction(), (x, lossOut, grad) -> loss.compute(x,
               c.columns(), indexTargets(c, int64), c.shape()[0], c.columns(),
-              lossOut, grad, 1f, false));
+              lossOut, grad, scale, false));
           case "probabilities" -> rows(c, loss.reduction(), (x, lossOut, grad) -> loss.computeSoft(
               x, c.columns(), MemorySegment.ofArray(c.targetFloats()), c.shape()[0], c.columns(),
-              lossOut, grad, 1f, false));
+              lossOut, grad, scale, false));
           default -> throw new UnsupportedOperationException("target_kind '" + kind + "'");
         };
+      }
+      case "ohem_cross_entropy" -> {
+        c.onlyOptions("reduction", "keep", "thresh", "ignore_index", "weight", "input_kind",
+            "target_kind");
+        OhemCrossEntropyLoss loss = OhemCrossEntropyLoss.builder().reduction(reduction(c))
+            .keep((long) c.option("keep", 0)).thresh((float) c.option("thresh", Double.NaN))
+            .ignoreIndex((int) c.option("ignore_index", -100)).weight(c.floatOption("weight"))
+            .targetType(indexType).build();
+        yield rows(c, loss.reduction(), (x, lossOut, grad) -> loss.compute(x, c.columns(),
+            indexTargets(c, int64), c.shape()[0], c.columns(), lossOut, grad, scale, false));
       }
       case "nll" -> {
         c.onlyOptions("reduction", "input_kind", "target_kind", "ignore_index", "input_transform",
@@ -133,7 +149,7 @@ final class Cases {
               .weight(c.floatOption("weight")).ignoreIndex((int) c.option("ignore_index", -100))
               .targetType(indexType).build();
           yield rows(c, loss.reduction(), (x, lossOut, grad) -> loss.compute(x, classes, targets,
-              rows, classes, lossOut, grad, 1f, false));
+              rows, classes, lossOut, grad, scale, false));
         }
         if (!transform.equals("none")) {
           throw new UnsupportedOperationException("input_transform '" + transform + "'");
@@ -141,7 +157,7 @@ final class Cases {
         NLLLoss loss = NLLLoss.builder().reduction(reduction(c)).weight(c.floatOption("weight"))
             .ignoreIndex((int) c.option("ignore_index", -100)).targetType(indexType).build();
         yield rows(c, loss.reduction(), (x, lossOut, grad) -> loss.compute(x, classes, targets,
-            rows, classes, lossOut, grad, 1f, false));
+            rows, classes, lossOut, grad, scale, false));
       }
       case "softmax_focal" -> {
         c.onlyOptions("reduction", "input_kind", "target_kind", "gamma", "alpha");
@@ -149,7 +165,7 @@ final class Cases {
             .gamma((float) c.option("gamma", 2)).alpha(c.floatOption("alpha"))
             .targetType(indexType).build();
         yield rows(c, loss.reduction(), (x, lossOut, grad) -> loss.compute(x, c.columns(),
-            indexTargets(c, int64), c.shape()[0], c.columns(), lossOut, grad, 1f,
+            indexTargets(c, int64), c.shape()[0], c.columns(), lossOut, grad, scale,
             false));
       }
       case "kl_div" -> {
@@ -161,7 +177,7 @@ final class Cases {
         float[] losses = loss.reduction() == Reduction.NONE ? new float[x.length] : null;
         double v = loss.compute(MemorySegment.ofArray(x), MemorySegment.ofArray(c.targetFloats()),
             c.shape()[0], c.columns(), losses == null ? null : MemorySegment.ofArray(losses),
-            MemorySegment.ofArray(grad), 1f, false);
+            MemorySegment.ofArray(grad), scale, false);
         yield new Result(losses == null ? new double[] {v} : widen(losses), widen(grad));
       }
       case "distill_kl" -> {
@@ -173,7 +189,7 @@ final class Cases {
         DistillationLoss loss = DistillationLoss.of(reduction(c), t);
         yield rows(c, loss.reduction(), (x, lossOut, grad) -> loss.compute(x,
             MemorySegment.ofArray(c.targetFloats()), c.columns(), c.shape()[0], c.columns(),
-            lossOut, grad, 1f, false));
+            lossOut, grad, scale, false));
       }
       default -> throw new UnsupportedOperationException("no kernel for loss '" + c.loss() + "'");
     };
@@ -199,16 +215,16 @@ final class Cases {
     return new Result(new double[] {v}, widen(grad));
   }
 
-  static Result elementwise(Case c, ElementwiseLoss loss) {
+  static Result elementwise(Case c, ElementwiseLoss loss, float scale) {
     float[] x = c.input();
     float[] y = c.targetFloats();
     float[] grad = new float[x.length];
     if (loss.reduction() == Reduction.NONE) {
       float[] losses = new float[x.length];
-      loss.compute(x, y, losses, grad, 1f, false);
+      loss.compute(x, y, losses, grad, scale, false);
       return new Result(widen(losses), widen(grad));
     }
-    double v = loss.compute(x, y, grad);
+    double v = loss.compute(x, y, null, grad, scale, false);
     return new Result(new double[] {v}, widen(grad));
   }
 

@@ -4,6 +4,20 @@ import java.lang.foreign.MemorySegment;
 
 /** Argument checks shared by every kernel entry point; each message names the argument. */
 public final class Args {
+  private static final MemorySegment ZEROS = MemorySegment.ofArray(new float[2048]);
+
+  /** Writes {@code count} float zeros from element {@code from} (bulk copies, no allocation). */
+  public static void zero(MemorySegment s, long from, long count) {
+    long off = from * Float.BYTES;
+    long left = count * Float.BYTES;
+    while (left > 0) {
+      long n = Math.min(left, ZEROS.byteSize());
+      MemorySegment.copy(ZEROS, 0, s, off, n);
+      off += n;
+      left -= n;
+    }
+  }
+
   private Args() {}
 
   /** Largest element count whose byte size fits in a long. */

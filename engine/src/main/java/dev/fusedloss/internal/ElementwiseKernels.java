@@ -50,6 +50,9 @@ public interface ElementwiseKernels {
       MemorySegment loss, MemorySegment grad, float coef, boolean acc,
       float gamma, float a1, float a0, float lo, float hi);
 
+  /** Σ x_i² over [from, to), in double. */
+  double sumSquares(MemorySegment x, long from, long to);
+
   /**
    * KL divergence pointwise on log-probabilities x: {@code y·ln y − y·x} (0·ln 0 = 0), gradient
    * −y; with {@code logTarget}, {@code e^y·(y − x)}, gradient −e^y.

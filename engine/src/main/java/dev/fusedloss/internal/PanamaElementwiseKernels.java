@@ -531,6 +531,21 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   }
 
   @Override
+  public double sumSquares(MemorySegment x, long from, long to) {
+    DoubleVector s = DoubleVector.zero(D);
+    DoubleVector s1 = s;
+    long i = from;
+    for (long bound = from + F.loopBound(to - from); i < bound; i += L) {
+      FloatVector v = FloatVector.fromMemorySegment(F, x, i * Float.BYTES, NATIVE);
+      DoubleVector lo = (DoubleVector) v.convertShape(F2D, D, 0);
+      DoubleVector hi = (DoubleVector) v.convertShape(F2D, D, 1);
+      s = lo.fma(lo, s);
+      s1 = hi.fma(hi, s1);
+    }
+    return s.add(s1).reduceLanes(ADD) + TAIL.sumSquares(x, i, to);
+  }
+
+  @Override
   public double klDiv(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc, boolean logTarget) {
     return logTarget

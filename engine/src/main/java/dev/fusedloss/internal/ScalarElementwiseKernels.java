@@ -184,6 +184,16 @@ public final class ScalarElementwiseKernels implements ElementwiseKernels {
   }
 
   @Override
+  public double sumSquares(MemorySegment x, long from, long to) {
+    double s = 0;
+    for (long i = from; i < to; i++) {
+      double v = get(x, i);
+      s += v * v;
+    }
+    return s;
+  }
+
+  @Override
   public double klDiv(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc, boolean logTarget) {
     double sum = 0;

@@ -72,6 +72,18 @@ class SoftmaxOracleProperties {
     return t.length % 2 == 1 ? ClassIndexType.INT64 : ClassIndexType.INT32;
   }
 
+  /** The targets as an int32 or int64 heap segment. */
+  static MemorySegment indexSegmentAs(int[] t, boolean int64) {
+    if (!int64) {
+      return MemorySegment.ofArray(t);
+    }
+    long[] wide = new long[t.length];
+    for (int i = 0; i < t.length; i++) {
+      wide[i] = t[i];
+    }
+    return MemorySegment.ofArray(wide);
+  }
+
   /** The targets in the segment layout {@link #indexType} names (a heap segment: no copy). */
   static MemorySegment indexSegment(int[] t) {
     if (indexType(t) == ClassIndexType.INT32) {
