@@ -218,6 +218,11 @@ public abstract sealed class ElementwiseLoss extends LossBase
   /** Checks per-loss shape constraints (weights that must broadcast over n). */
   void checkShape(long n) {}
 
+  /** The kernels this loss runs (for the losses that wrap it). */
+  ElementwiseKernels kernels() {
+    return kernels;
+  }
+
   /** Runs this loss's kernel over [from, to) and returns the sum of the losses. */
   abstract double kernel(ElementwiseKernels k, MemorySegment x, MemorySegment y, long from,
       long to, MemorySegment loss, MemorySegment grad, float coef, boolean acc);
