@@ -61,7 +61,7 @@ log=bench/results/jmh-output.log
 if [ ${#custom[@]} -gt 0 ]; then
   set -- "${custom[@]}"
 elif [ $full = 1 ]; then
-  set -- "$include|RowLossBench|RowLossScalarBench" -prof gc
+  set -- "$include|RowLossBench|RowLossScalarBench|TrainingBench" -prof gc
 else
   set -- "$include" -p loss=mse,bceWithLogits,sigmoidFocal -p size=4096,1048576,16777216 \
     -p shape=4096x32000,65536x10,256x1000 -p threads=1,2 \

@@ -3,6 +3,7 @@ package dev.fusedloss;
 import dev.fusedloss.internal.Args;
 import dev.fusedloss.internal.RowArgs;
 import dev.fusedloss.internal.SoftmaxKernels;
+import dev.fusedloss.internal.Split;
 import dev.fusedloss.internal.TopK;
 import dev.fusedloss.internal.VectorizationProvider;
 import java.lang.foreign.MemorySegment;
@@ -43,7 +44,7 @@ import java.util.Arrays;
  * forward only and the kept rows' gradients are added by a second pass over those rows alone.
  *
  * <h2>Memory</h2>
- * The row losses and selection flags live in a per-thread scratch (about 10 bytes per row plus
+ * The row losses and selection flags live in a per-thread scratch (about 18 bytes per row plus
  * 8 KB), allocated by a thread's first call and grown by a call with more rows, then kept for
  * the thread's life; nothing else is allocated. Rows are limited to 2³¹ − 9 (Java arrays).
  * Calls, checks, layouts (including int64 targets) and threads as for
@@ -57,7 +58,8 @@ public final class OhemCrossEntropyLoss extends LossBase {
   private final float[] weight;
   private final MemorySegment weightSeg;
   private final ClassIndexType targetType;
-  private CrossEntropyLoss plain; // set again, on the fresh copy, by withParallelism
+  private final SoftmaxKernels.CrossEntropy plain32;
+  private final SoftmaxKernels.CrossEntropy plain64;
   private final SoftmaxKernels kernels;
 
   private OhemCrossEntropyLoss(Builder b) {
@@ -80,8 +82,8 @@ public final class OhemCrossEntropyLoss extends LossBase {
     this.weight = b.weight == null ? null : Args.finiteArray("weight", b.weight);
     this.weightSeg = weight == null ? null : MemorySegment.ofArray(weight);
     this.targetType = b.targetType;
-    this.plain = CrossEntropyLoss.builder().reduction(Reduction.NONE).ignoreIndex(ignoreIndex)
-        .targetType(targetType).build();
+    this.plain32 = new SoftmaxKernels.CrossEntropy(null, 0, 0f, ignoreIndex, 0f, false);
+    this.plain64 = new SoftmaxKernels.CrossEntropy(null, 0, 0f, ignoreIndex, 0f, true);
     this.kernels = VectorizationProvider.get().softmax();
   }
 
@@ -102,9 +104,7 @@ public final class OhemCrossEntropyLoss extends LossBase {
    * @throws IllegalArgumentException if {@code parallelism} is null
    */
   public OhemCrossEntropyLoss withParallelism(Parallelism parallelism) {
-    OhemCrossEntropyLoss copy = copyWith(parallelism);
-    copy.plain = plain.withParallelism(parallelism);
-    return copy;
+    return copyWith(parallelism);
   }
 
   /**
@@ -174,13 +174,14 @@ public final class OhemCrossEntropyLoss extends LossBase {
       throw new IllegalArgumentException("rows must be at most " + (Integer.MAX_VALUE - 8)
           + " for hard-example mining, got " + rows);
     }
-    RowArgs.normalizer(targets, int64, rows, classes, ignoreIndex, null); // every index checked
     int n = (int) rows;
     Scratch sc = SCRATCH.get().atLeast(n);
     boolean unweighted = weight == null && Float.isNaN(thresh);
     long valid = 0;
-    for (int i = 0; i < n; i++) {
-      sc.valid[i] = RowArgs.target(targets, i, int64) != ignoreIndex;
+    for (int i = 0; i < n; i++) { // every class index checked, before anything is written
+      long t = RowArgs.rawTarget(targets, i, int64);
+      RowArgs.checkTarget(t, i, classes, ignoreIndex);
+      sc.valid[i] = t != ignoreIndex;
       valid += sc.valid[i] ? 1 : 0;
     }
     long k = Math.min(keep, valid);
@@ -191,15 +192,31 @@ public final class OhemCrossEntropyLoss extends LossBase {
       c0 = reduction == Reduction.MEAN ? (k == 0 ? 0f : (float) (gradScale / (double) k))
           : gradScale;
     }
-    plain.compute(logits, rowStride, targets, rows, classes, sc.lossSeg,
-        gradNow ? grad : null, c0, false);
+    // the cross-entropy kernels directly: every argument has been checked above
+    SoftmaxKernels.CrossEntropy opt = int64 ? plain64 : plain32;
+    MemorySegment g1 = gradNow ? grad : null;
+    long chunk = Split.rowChunk(rows, classes);
+    int threads = Split.threads(parallelism(), rows * classes, rows, chunk, logits, targets,
+        sc.lossSeg, g1);
+    float c = c0;
+    if (threads == 1) {
+      for (long r = 0; r < rows; r += chunk) {
+        kernels.crossEntropy(logits, targets, rowStride, classes, r, Math.min(rows, r + chunk),
+            sc.lossSeg, g1, c, false, 0f, opt);
+      }
+    } else {
+      Split.parallel(parallelism().executor(), threads, rows, chunk, (r0, r1) ->
+          kernels.crossEntropy(logits, targets, rowStride, classes, r0, r1, sc.lossSeg, g1, c,
+              false, 0f, opt));
+    }
+    MemorySegment.copy(sc.lossSeg, ValueLayout.JAVA_FLOAT, 0, sc.loss, 0, n);
     // selection
     Arrays.fill(sc.kept, 0, n, false);
     if (Float.isNaN(thresh)) {
       for (int i = 0; i < n; i++) {
         sc.keys[i] = sc.valid[i] ? (float) (w(i, targets, int64) * sc.loss[i]) : 0f;
       }
-      TopK.markLargest(sc.keys, sc.valid, n, k, sc.kept, sc.hist);
+      TopK.markLargest(sc.keys, sc.valid, n, k, sc.kept, sc.hist, sc.order, sc.cand);
     } else {
       for (int i = 0; i < n; i++) {
         float p = (float) Math.exp(-(double) sc.loss[i]); // p_t from the unweighted loss
@@ -208,17 +225,15 @@ public final class OhemCrossEntropyLoss extends LossBase {
           sc.kept[i] = true;
         }
       }
-      TopK.markLargest(sc.keys, sc.valid, n, k, sc.kept, sc.hist);
+      TopK.markLargest(sc.keys, sc.valid, n, k, sc.kept, sc.hist, sc.order, sc.cand);
     }
     double sum = 0;
     double norm = 0;
-    for (int i = 0; i < n; i++) {
-      float l = 0f;
-      if (sc.kept[i]) {
-        double wt = w(i, targets, int64);
-        l = (float) (wt * sc.loss[i]);
-        norm += wt;
-      }
+    for (int i = 0; i < n; i++) { // no branch on the (random) selection
+      double wt = sc.kept[i] ? w(i, targets, int64) : 0;
+      float l = (float) (wt * sc.loss[i]);
+      l = sc.kept[i] ? l : 0f; // an unkept NaN row loss stays out
+      norm += wt;
       sc.loss[i] = l;
       sum += l;
     }
@@ -246,13 +261,24 @@ public final class OhemCrossEntropyLoss extends LossBase {
    */
   private void finishGradient(MemorySegment grad, long stride, long classes, MemorySegment targets,
       boolean int64, int n, Scratch sc, boolean rescale, float coef) {
-    for (int i = 0; i < n; i++) {
-      long base = i * stride;
+    for (int i = 0; i < n; ) {
       if (!sc.kept[i]) {
-        Args.zero(grad, base, classes);
+        int j = i + 1;
+        while (j < n && !sc.kept[j]) {
+          j++;
+        }
+        if (stride == classes) { // packed rows: one bulk write for the whole run
+          Args.zero(grad, i * stride, (j - i) * classes);
+        } else {
+          for (int r = i; r < j; r++) {
+            Args.zero(grad, r * stride, classes);
+          }
+        }
+        i = j;
         continue;
       }
       if (rescale) {
+        long base = i * stride;
         float f = (float) (w(i, targets, int64) * coef);
         for (long c = 0; c < classes; c++) {
           long off = (base + c) * Float.BYTES;
@@ -260,6 +286,7 @@ public final class OhemCrossEntropyLoss extends LossBase {
               grad.get(ValueLayout.JAVA_FLOAT_UNALIGNED, off) * f);
         }
       }
+      i++;
     }
   }
 
@@ -290,16 +317,23 @@ public final class OhemCrossEntropyLoss extends LossBase {
     boolean[] valid = new boolean[0];
     boolean[] kept = new boolean[0];
     final int[] hist = new int[2048];
-    MemorySegment lossSeg = MemorySegment.ofArray(loss);
+    int[] order = new int[0];
+    int[] cand = new int[0];
+    // native, not a heap view of `loss`: the vector kernels store into it, and a heap segment
+    // among their native ones made C2 box the stores (393 KB a call at 65536×10, and slower
+    // plain calls in the same JVM)
+    MemorySegment lossSeg = MemorySegment.NULL;
 
     Scratch atLeast(int n) {
-      if (loss.length < n) {
+      if (loss.length < n || lossSeg.byteSize() == 0) {
         int size = Math.max(n, 1024);
         loss = new float[size];
         keys = new float[size];
         valid = new boolean[size];
         kept = new boolean[size];
-        lossSeg = MemorySegment.ofArray(loss);
+        order = new int[size];
+        cand = new int[size];
+        lossSeg = java.lang.foreign.Arena.ofAuto().allocate((long) size * Float.BYTES, 64);
       }
       return this;
     }

@@ -19,7 +19,7 @@ import java.util.Arrays;
  * loss, the others exactly 0 (left as they are when accumulating).
  *
  * <p>One fused pass of the wrapped kernel writes every element's loss into a per-thread scratch
- * (4 bytes and 2 flags per element, plus 8 KB; allocated by a thread's first call, grown by a
+ * (12 bytes and 2 flags per element, plus 8 KB; allocated by a thread's first call, grown by a
  * larger one, kept for the thread's life) and, unless accumulating, its gradient with the final
  * scale (the kept count is known up front); a radix select on the losses picks the elements
  * (exact, O(n), the same on any thread count); a last pass zeroes the gradient of the others.
@@ -119,8 +119,9 @@ public final class OhemElementwiseLoss extends LossBase {
       Split.parallel(parallelism().executor(), threads, n, chunk, (from, to) ->
           base.kernel(base.kernels(), input, target, from, to, sc.lossSeg, firstGrad, coef, false));
     }
+    MemorySegment.copy(sc.lossSeg, ValueLayout.JAVA_FLOAT, 0, sc.loss, 0, m);
     Arrays.fill(sc.kept, 0, m, false);
-    TopK.markLargest(sc.loss, sc.all, m, k, sc.kept, sc.hist);
+    TopK.markLargest(sc.loss, sc.all, m, k, sc.kept, sc.hist, sc.order, sc.cand);
     double sum = 0;
     for (int i = 0; i < m; i++) {
       if (sc.kept[i]) {
@@ -172,16 +173,23 @@ public final class OhemElementwiseLoss extends LossBase {
     boolean[] all = new boolean[0];
     boolean[] kept = new boolean[0];
     final int[] hist = new int[2048];
-    MemorySegment lossSeg = MemorySegment.ofArray(loss);
+    int[] order = new int[0];
+    int[] cand = new int[0];
+    // native, not a heap view of `loss`: the vector kernels store into it, and a heap segment
+    // among their native ones made C2 box the stores (393 KB a call at 65536×10, and slower
+    // plain calls in the same JVM)
+    MemorySegment lossSeg = MemorySegment.NULL;
 
     Scratch atLeast(int n) {
-      if (loss.length < n) {
+      if (loss.length < n || lossSeg.byteSize() == 0) {
         int size = Math.max(n, 1024);
         loss = new float[size];
         all = new boolean[size];
         Arrays.fill(all, true);
         kept = new boolean[size];
-        lossSeg = MemorySegment.ofArray(loss);
+        order = new int[size];
+        cand = new int[size];
+        lossSeg = java.lang.foreign.Arena.ofAuto().allocate((long) size * Float.BYTES, 64);
       }
       return this;
     }

@@ -187,4 +187,15 @@ final class Unfused {
     }
   }
 
+  /** The read reference: a vector sum of one array, two accumulators (n a multiple of 2L). */
+  static double readSum(MemorySegment x, long n) {
+    FloatVector a = FloatVector.zero(F);
+    FloatVector b = a;
+    for (long i = 0; i < n; i += 2L * F.length()) {
+      a = a.add(ld(x, i));
+      b = b.add(ld(x, i + F.length()));
+    }
+    return a.add(b).reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+  }
+
 }

@@ -532,17 +532,25 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
 
   @Override
   public double sumSquares(MemorySegment x, long from, long to) {
-    DoubleVector s = DoubleVector.zero(D);
-    DoubleVector s1 = s;
+    // four independent double accumulators, so the fma latency chain does not bound the loop
+    DoubleVector s0 = DoubleVector.zero(D);
+    DoubleVector s1 = s0;
+    DoubleVector s2 = s0;
+    DoubleVector s3 = s0;
     long i = from;
-    for (long bound = from + F.loopBound(to - from); i < bound; i += L) {
+    for (long bound = from + ((to - from) / (2L * L)) * (2L * L); i < bound; i += 2L * L) {
       FloatVector v = FloatVector.fromMemorySegment(F, x, i * Float.BYTES, NATIVE);
-      DoubleVector lo = (DoubleVector) v.convertShape(F2D, D, 0);
-      DoubleVector hi = (DoubleVector) v.convertShape(F2D, D, 1);
-      s = lo.fma(lo, s);
-      s1 = hi.fma(hi, s1);
+      FloatVector w = FloatVector.fromMemorySegment(F, x, (i + L) * Float.BYTES, NATIVE);
+      DoubleVector a = (DoubleVector) v.convertShape(F2D, D, 0);
+      DoubleVector b = (DoubleVector) v.convertShape(F2D, D, 1);
+      DoubleVector c = (DoubleVector) w.convertShape(F2D, D, 0);
+      DoubleVector d = (DoubleVector) w.convertShape(F2D, D, 1);
+      s0 = a.fma(a, s0);
+      s1 = b.fma(b, s1);
+      s2 = c.fma(c, s2);
+      s3 = d.fma(d, s3);
     }
-    return s.add(s1).reduceLanes(ADD) + TAIL.sumSquares(x, i, to);
+    return s0.add(s1).add(s2.add(s3)).reduceLanes(ADD) + TAIL.sumSquares(x, i, to);
   }
 
   @Override

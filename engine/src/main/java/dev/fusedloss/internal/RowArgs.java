@@ -85,7 +85,7 @@ public final class RowArgs {
   }
 
   /** Target {@code r} as stored, int32 or int64, before any check. */
-  static long rawTarget(MemorySegment targets, long r, boolean int64) {
+  public static long rawTarget(MemorySegment targets, long r, boolean int64) {
     return int64 ? targets.get(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, r * Long.BYTES)
         : targets.get(java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED, r * Integer.BYTES);
   }

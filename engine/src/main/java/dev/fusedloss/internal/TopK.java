@@ -19,15 +19,24 @@ public final class TopK {
   /**
    * Marks in {@code kept} (set to true; entries not chosen are left as they are) the {@code k}
    * entries of {@code keys[0, n)} with {@code valid[i]} that have the largest keys, ties to the
-   * lower index. {@code hist} must hold at least 2048 ints.
+   * lower index. Scratch: {@code hist} at least 2048 ints, {@code order} and {@code cand} at
+   * least {@code n} ints. The first pass histograms the top 11 bits of every key; the keys of
+   * the bucket holding the k-th one are then gathered, and the last 21 bits are resolved on them
+   * alone; a final pass marks.
    *
    * @return how many were marked: min(k, valid entries)
    */
   public static int markLargest(float[] keys, boolean[] valid, int n, long k, boolean[] kept,
-      int[] hist) {
+      int[] hist, int[] order, int[] cand) {
+    java.util.Arrays.fill(hist, 0, 2048, 0);
     int count = 0;
     for (int i = 0; i < n; i++) {
-      count += valid[i] ? 1 : 0;
+      if (valid[i]) {
+        int u = order(keys[i]);
+        order[i] = u;
+        hist[u >>> 21]++;
+        count++;
+      }
     }
     if (k <= 0 || count == 0) {
       return 0;
@@ -39,45 +48,49 @@ public final class TopK {
       return count;
     }
     int need = (int) k; // keys still to take at or below the prefix found so far
-    int prefix = 0;
-    int prefixMask = 0;
-    int[] shifts = {21, 10, 0};
-    int[] widths = {11, 11, 10};
-    for (int pass = 0; pass < 3; pass++) {
-      int shift = shifts[pass];
-      int buckets = 1 << widths[pass];
+    int b = 2047;
+    while (hist[b] < need) {
+      need -= hist[b--];
+    }
+    int prefix = b << 21;
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+      if (valid[i] && order[i] >>> 21 == b) {
+        cand[m++] = i;
+      }
+    }
+    int prefixMask = 0x7ff << 21;
+    for (int pass = 0; pass < 2; pass++) {
+      int shift = pass == 0 ? 10 : 0;
+      int buckets = pass == 0 ? 2048 : 1024;
       java.util.Arrays.fill(hist, 0, buckets, 0);
-      for (int i = 0; i < n; i++) {
-        if (valid[i]) {
-          int u = order(keys[i]);
-          if ((u & prefixMask) == prefix) {
-            hist[(u >>> shift) & (buckets - 1)]++;
-          }
+      for (int j = 0; j < m; j++) {
+        int u = order[cand[j]];
+        if ((u & prefixMask) == prefix) {
+          hist[(u >>> shift) & (buckets - 1)]++;
         }
       }
-      int b = buckets - 1;
-      while (hist[b] < need) { // the largest bucket that still holds the k-th key
-        need -= hist[b];
-        b--;
+      b = buckets - 1;
+      while (hist[b] < need) {
+        need -= hist[b--];
       }
       prefix |= b << shift;
       prefixMask |= (buckets - 1) << shift;
     }
     // prefix is now the k-th largest key itself; `need` keys equal to it are taken
-    int marked = 0;
+    // branch-free for the keys above the k-th (which lanes they are is random: a branch there
+    // mispredicted a quarter of the time); keys equal to it are rare and take the branch
+    int flip = 0x8000_0000;
+    int above = prefix ^ flip;
     for (int i = 0; i < n; i++) {
-      if (valid[i]) {
-        int u = order(keys[i]);
-        if (Integer.compareUnsigned(u, prefix) > 0) {
-          kept[i] = true;
-          marked++;
-        } else if (u == prefix && need > 0) {
-          kept[i] = true;
-          marked++;
-          need--;
-        }
+      int u = order[i];
+      boolean gt = valid[i] & (u ^ flip) > above;
+      kept[i] |= gt;
+      if (u == prefix && valid[i] && need > 0) {
+        kept[i] = true;
+        need--;
       }
     }
-    return marked;
+    return (int) k;
   }
 }

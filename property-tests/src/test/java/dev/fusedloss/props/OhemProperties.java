@@ -177,7 +177,7 @@ class OhemProperties {
       }
       long k = r.nextInt(n + 2);
       boolean[] kept = new boolean[n];
-      int marked = TopK.markLargest(keys, valid, n, k, kept, hist);
+      int marked = TopK.markLargest(keys, valid, n, k, kept, hist, new int[n], new int[n]);
       Integer[] idx = new Integer[n];
       for (int i = 0; i < n; i++) {
         idx[i] = i;
