@@ -49,8 +49,8 @@ final class Cases {
     ClassIndexType indexType = int64 ? ClassIndexType.INT64 : ClassIndexType.INT32;
     return switch (c.loss()) {
       case "mse" -> {
-        c.onlyOptions("reduction");
-        yield elementwise(c, MSELoss.of(reduction(c)), scale);
+        c.onlyOptions("reduction", "check_finite");
+        yield elementwise(c, guard(c, MSELoss.of(reduction(c))), scale);
       }
       case "l1" -> {
         c.onlyOptions("reduction");
@@ -80,10 +80,12 @@ final class Cases {
         yield elementwise(c, b.build(), scale);
       }
       case "bce_with_logits" -> {
-        c.onlyOptions("reduction", "input_kind", "weight", "weight_shape", "pos_weight");
+        c.onlyOptions("reduction", "input_kind", "weight", "weight_shape", "pos_weight",
+            "check_finite");
         expect(c, "input_kind", "logits");
-        yield elementwise(c, BCEWithLogitsLoss.builder().reduction(reduction(c))
-            .weight(c.floatOption("weight")).posWeight(c.floatOption("pos_weight")).build(), scale);
+        yield elementwise(c, guard(c, BCEWithLogitsLoss.builder().reduction(reduction(c))
+            .weight(c.floatOption("weight")).posWeight(c.floatOption("pos_weight")).build()),
+            scale);
       }
       case "sigmoid_focal" -> {
         c.onlyOptions("reduction", "input_kind", "target_kind", "gamma", "alpha");
@@ -109,11 +111,12 @@ final class Cases {
       }
       case "cross_entropy" -> {
         c.onlyOptions("reduction", "input_kind", "target_kind", "ignore_index", "label_smoothing",
-            "weight", "origin");
+            "weight", "origin", "check_finite");
         expect(c, "input_kind", "logits");
         CrossEntropyLoss loss = CrossEntropyLoss.builder().reduction(reduction(c))
             .weight(c.floatOption("weight")).ignoreIndex((int) c.option("ignore_index", -100))
-            .labelSmoothing((float) c.option("label_smoothing", 0)).targetType(indexType).build();
+            .labelSmoothing((float) c.option("label_smoothing", 0)).targetType(indexType).build()
+            .withFiniteCheck(checksFinite(c));
         String kind = c.options().has("target_kind") ? c.options().get("target_kind").asText()
             : "class_index";
         yield switch (kind) {
@@ -226,6 +229,15 @@ final class Cases {
     }
     double v = loss.compute(x, y, null, grad, scale, false);
     return new Result(new double[] {v}, widen(grad));
+  }
+
+  /** Whether the case asks for the non-finite guard ({@code options.check_finite}). */
+  static boolean checksFinite(Case c) {
+    return c.options().has("check_finite") && c.options().get("check_finite").asBoolean();
+  }
+
+  static ElementwiseLoss guard(Case c, ElementwiseLoss loss) {
+    return loss.withFiniteCheck(checksFinite(c));
   }
 
   static Reduction reduction(Case c) {

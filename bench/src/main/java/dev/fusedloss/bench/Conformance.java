@@ -113,11 +113,23 @@ public final class Conformance {
     }
     Case c;
     Cases.Result got;
+    JsonNode error = node.get("expected_error");
     try {
       c = Case.parse(node);
       got = Cases.evaluate(c, int64);
+    } catch (dev.fusedloss.NonFiniteException e) {
+      if (error == null) {
+        return new Outcome(id, "unexpected " + e.getMessage());
+      }
+      return new Outcome(id, matchesError(error, e));
     } catch (RuntimeException e) {
       return new Outcome(id, e.getClass().getSimpleName() + ": " + e.getMessage());
+    }
+    if (error != null) {
+      return new Outcome(id, "expected a non-finite error (" + error + "), the call returned");
+    }
+    if (c.expectedLossF64() == null) {
+      return new Outcome(id, "the case has neither expected values nor an expected error");
     }
     String lossDiff = agree(got.loss(), c.expectedLossF64(), c.expectedLoss(), c.f32MatchesF64());
     if (lossDiff != null) {
@@ -133,6 +145,22 @@ public final class Conformance {
       }
     }
     return new Outcome(id, null);
+  }
+
+  /** Null when the exception names what the case expects (the lowest row or index). */
+  static String matchesError(JsonNode error, dev.fusedloss.NonFiniteException e) {
+    if (!error.path("kind").asText().equals("non_finite")) {
+      return "unknown expected error " + error;
+    }
+    if (error.has("row") && e.row() != error.get("row").asLong()) {
+      return "error names row " + e.row() + ", expected row " + error.get("row") + " ("
+          + e.getMessage() + ")";
+    }
+    if (error.has("index") && e.index() != error.get("index").asLong()) {
+      return "error names index " + e.index() + ", expected " + error.get("index") + " ("
+          + e.getMessage() + ")";
+    }
+    return null;
   }
 
   /** Null when {@code got} matches the float64 reference (or the float32 one where allowed). */

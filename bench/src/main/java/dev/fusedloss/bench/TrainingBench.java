@@ -32,6 +32,8 @@ import org.openjdk.jmh.annotations.Warmup;
  *       same cross entropy over every row (target: at most 1.3×);
  *   <li>{@code multiTask} (cross entropy 4096×1000 plus smooth L1 over 1M box values, uncertainty
  *       weighting) against {@code tasksAlone}, the two calls made directly (target: 1.05×);
+ *   <li>{@code guardedCe}, {@code guardedMse}: the non-finite guard against {@code plainCe},
+ *       {@code plainMse} (target: at most 1.1×);
  *   <li>{@code gradNorm} (one step over 3 tasks × 16M shared parameters) against
  *       {@code readThree}, a bare vector read of the same 192 MB (target: 80 % of it).
  * </ul>
@@ -56,6 +58,7 @@ public class TrainingBench {
     MemorySegment targets;
     MemorySegment grad;
     CrossEntropyLoss plain;
+    CrossEntropyLoss guarded;
     OhemCrossEntropyLoss ohem;
 
     @Setup(Level.Trial)
@@ -71,10 +74,12 @@ public class TrainingBench {
       Parallelism one = Parallelism.sequential();
       plain = CrossEntropyLoss.builder().build().withParallelism(one);
       ohem = OhemCrossEntropyLoss.builder().keep(rows / 4).build().withParallelism(one);
+      guarded = plain.withFiniteCheck(true);
       long few = Math.min(rows, Math.max(16, 65536 / classes));
       for (int i = 0; i < 2000; i++) {
         plain.compute(logits, targets, few, classes, grad);
         ohem.compute(logits, targets, few, classes, grad);
+        guarded.compute(logits, targets, few, classes, grad);
       }
     }
 
@@ -92,6 +97,53 @@ public class TrainingBench {
   @Benchmark
   public double ohem(Rows s) {
     return s.ohem.compute(s.logits, s.targets, s.rows, s.classes, s.grad);
+  }
+
+  @Benchmark
+  public double guardedCe(Rows s) {
+    return s.guarded.compute(s.logits, s.targets, s.rows, s.classes, s.grad);
+  }
+
+  /** MSE over 16M elements, plain and guarded. */
+  @State(Scope.Benchmark)
+  public static class Elements {
+    static final long N = 1 << 24;
+    Arena arena;
+    MemorySegment x;
+    MemorySegment y;
+    MemorySegment grad;
+    dev.fusedloss.ElementwiseLoss plain;
+    dev.fusedloss.ElementwiseLoss guarded;
+
+    @Setup(Level.Trial)
+    public void setup() {
+      arena = Arena.ofShared();
+      x = BenchData.floats(arena, N);
+      y = BenchData.floats(arena, N);
+      grad = BenchData.floats(arena, N);
+      BenchData.fillInputs("mse", x, y, N, 5);
+      plain = MSELoss.of(Reduction.MEAN).withParallelism(Parallelism.sequential());
+      guarded = plain.withFiniteCheck(true);
+      for (int i = 0; i < 2000; i++) {
+        plain.compute(x, y, 65536, grad);
+        guarded.compute(x, y, 65536, grad);
+      }
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+      arena.close();
+    }
+  }
+
+  @Benchmark
+  public double plainMse(Elements s) {
+    return s.plain.compute(s.x, s.y, Elements.N, s.grad);
+  }
+
+  @Benchmark
+  public double guardedMse(Elements s) {
+    return s.guarded.compute(s.x, s.y, Elements.N, s.grad);
   }
 
   /** Two tasks: classification cross entropy and box smooth L1, as the seed's detector. */

@@ -84,6 +84,11 @@ public final class Args {
     }
   }
 
+  /** Whether the first {@code bytes} of the two segments share any byte. */
+  public static boolean overlaps(MemorySegment a, MemorySegment b, long bytes) {
+    return overlap(a, bytes, b, bytes) != Overlap.NONE;
+  }
+
   /** Two outputs must not overlap at all. */
   public static void disjoint(
       String aName, MemorySegment a, long aBytes, String bName, MemorySegment b, long bBytes) {

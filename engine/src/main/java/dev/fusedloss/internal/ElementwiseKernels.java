@@ -50,6 +50,15 @@ public interface ElementwiseKernels {
       MemorySegment loss, MemorySegment grad, float coef, boolean acc,
       float gamma, float a1, float a0, float lo, float hi);
 
+  /** The lowest index in [from, to) holding NaN, or −1. */
+  long firstNaN(MemorySegment x, long from, long to);
+
+  /** The lowest index in [from, to) holding NaN or ±∞, or −1. */
+  long firstNonFinite(MemorySegment x, long from, long to);
+
+  /** dst_i += src_i over [from, to). */
+  void addInto(MemorySegment dst, MemorySegment src, long from, long to);
+
   /** Σ x_i² over [from, to), in double. */
   double sumSquares(MemorySegment x, long from, long to);
 

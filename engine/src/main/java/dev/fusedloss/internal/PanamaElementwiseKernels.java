@@ -531,6 +531,41 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   }
 
   @Override
+  public long firstNaN(MemorySegment x, long from, long to) {
+    long i = from;
+    for (long bound = from + F.loopBound(to - from); i < bound; i += L) {
+      FloatVector v = FloatVector.fromMemorySegment(F, x, i * Float.BYTES, NATIVE);
+      if (v.compare(NE, v).anyTrue()) {
+        break; // the scalar scan below names the lane
+      }
+    }
+    return TAIL.firstNaN(x, i, to);
+  }
+
+  @Override
+  public long firstNonFinite(MemorySegment x, long from, long to) {
+    long i = from;
+    for (long bound = from + F.loopBound(to - from); i < bound; i += L) {
+      FloatVector v = FloatVector.fromMemorySegment(F, x, i * Float.BYTES, NATIVE);
+      if (v.sub(v).compare(NE, 0f).anyTrue()) { // x − x is NaN exactly for NaN and ±∞
+        break;
+      }
+    }
+    return TAIL.firstNonFinite(x, i, to);
+  }
+
+  @Override
+  public void addInto(MemorySegment dst, MemorySegment src, long from, long to) {
+    long i = from;
+    for (long bound = from + F.loopBound(to - from); i < bound; i += L) {
+      long off = i * Float.BYTES;
+      FloatVector.fromMemorySegment(F, dst, off, NATIVE)
+          .add(FloatVector.fromMemorySegment(F, src, off, NATIVE)).intoMemorySegment(dst, off, NATIVE);
+    }
+    TAIL.addInto(dst, src, i, to);
+  }
+
+  @Override
   public double sumSquares(MemorySegment x, long from, long to) {
     // four independent double accumulators, so the fma latency chain does not bound the loop
     DoubleVector s0 = DoubleVector.zero(D);

@@ -184,6 +184,35 @@ public final class ScalarElementwiseKernels implements ElementwiseKernels {
   }
 
   @Override
+  public long firstNaN(MemorySegment x, long from, long to) {
+    for (long i = from; i < to; i++) {
+      if (Float.isNaN(get(x, i))) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  @Override
+  public long firstNonFinite(MemorySegment x, long from, long to) {
+    for (long i = from; i < to; i++) {
+      if (!Float.isFinite(get(x, i))) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  @Override
+  public void addInto(MemorySegment dst, MemorySegment src, long from, long to) {
+    for (long i = from; i < to; i++) {
+      long off = i * Float.BYTES;
+      dst.set(JAVA_FLOAT_UNALIGNED, off,
+          dst.get(JAVA_FLOAT_UNALIGNED, off) + src.get(JAVA_FLOAT_UNALIGNED, off));
+    }
+  }
+
+  @Override
   public double sumSquares(MemorySegment x, long from, long to) {
     double s = 0;
     for (long i = from; i < to; i++) {
