@@ -43,7 +43,7 @@ class FiniteGuardTest {
   void elementwiseNamesTheLowestIndexAndLosesNoData() {
     SplittableRandom r = new SplittableRandom(2);
     for (Spec spec : Specs.all()) {
-      int n = 3000 - 3000 % Math.max(1, spec.columns());
+      int n = 40000 - 40000 % Math.max(1, spec.columns()); // several guard chunks
       for (int trial = 0; trial < 6; trial++) {
         float[] x = Data.make(spec.x(), n, 11 + trial, false);
         float[] y = Data.make(spec.y(), n, 12 + trial, false);
@@ -59,6 +59,12 @@ class FiniteGuardTest {
         for (int i = 0; i < n; i++) {
           init[i] = (float) r.nextDouble();
         }
+        // plain: checked chunk by chunk, the lowest index still named
+        float[] plainGrad = new float[n];
+        NonFiniteException p = assertThrows(NonFiniteException.class,
+            () -> loss.compute(x, y, null, plainGrad, 1f, false), spec.name());
+        assertEquals(want, p.index(), spec.name() + ": " + p.getMessage());
+        assertEquals(source, p.source(), spec.name());
         // accumulate: the gradient keeps its contents
         float[] g = init.clone();
         NonFiniteException e = assertThrows(NonFiniteException.class,
