@@ -305,11 +305,14 @@ public final class CrossEntropyLoss extends LossBase {
         continue; // an ignored row's values take no part
       }
       long base = r * stride;
+      float l = loss.getAtIndex(ValueLayout.JAVA_FLOAT, r);
+      if (Float.isFinite(l) && ek.firstBad(logits, logits, g, base, base + classes) < 0) {
+        continue; // the common case: one pass over the row's logits and gradient, in cache
+      }
       long c = ek.firstNaN(logits, base, base + classes);
       if (c >= 0) {
         throw NonFiniteException.row(r, c - base, Float.NaN, NonFiniteException.Source.INPUT);
       }
-      float l = loss.getAtIndex(ValueLayout.JAVA_FLOAT, r);
       if (!Float.isFinite(l)) {
         throw NonFiniteException.row(r, t, l, NonFiniteException.Source.LOSS);
       }

@@ -269,9 +269,14 @@ public abstract sealed class ElementwiseLoss extends LossBase
       double s = kernel(kernels, input, target, from, to, lossOut, grad, coef, false);
       long bad = Long.MAX_VALUE;
       int source = -1;
-      long[] at = {kernels.firstNaN(input, from, to), kernels.firstNaN(target, from, to),
-          Double.isFinite(s) ? -1 : firstBadTerm(input, target, from, to, coef),
-          grad == null ? -1 : kernels.firstNonFinite(grad, from, to)};
+      long first = kernels.firstBad(input, target, grad, from, to); // one pass, in cache
+      long[] at = {-1, -1, Double.isFinite(s) ? -1 : firstBadTerm(input, target, from, to, coef),
+          -1};
+      if (first >= 0) {
+        int k = Float.isNaN(input.getAtIndex(JAVA_FLOAT_U, first)) ? 0
+            : Float.isNaN(target.getAtIndex(JAVA_FLOAT_U, first)) ? 1 : 3;
+        at[k] = first;
+      }
       for (int k = 0; k < 4; k++) {
         if (at[k] >= 0 && at[k] < bad) {
           bad = at[k];

@@ -56,6 +56,12 @@ public interface ElementwiseKernels {
   /** The lowest index in [from, to) holding NaN or ±∞, or −1. */
   long firstNonFinite(MemorySegment x, long from, long to);
 
+  /**
+   * The lowest index in [from, to) where x or y is NaN or g (null: not checked) is NaN or ±∞,
+   * or −1: the guard's checks of one chunk in one pass.
+   */
+  long firstBad(MemorySegment x, MemorySegment y, MemorySegment g, long from, long to);
+
   /** dst_i += src_i over [from, to). */
   void addInto(MemorySegment dst, MemorySegment src, long from, long to);
 

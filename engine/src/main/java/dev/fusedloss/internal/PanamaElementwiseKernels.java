@@ -555,6 +555,36 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   }
 
   @Override
+  public long firstBad(MemorySegment x, MemorySegment y, MemorySegment g, long from, long to) {
+    long i = from;
+    long bound = from + F.loopBound(to - from);
+    if (g == null) {
+      for (; i < bound; i += L) {
+        long off = i * Float.BYTES;
+        FloatVector a = FloatVector.fromMemorySegment(F, x, off, NATIVE);
+        FloatVector b = FloatVector.fromMemorySegment(F, y, off, NATIVE);
+        if (a.add(b).compare(NE, a.add(b)).anyTrue()) { // NaN + anything is NaN
+          break;
+        }
+      }
+    } else {
+      for (; i < bound; i += L) {
+        long off = i * Float.BYTES;
+        FloatVector a = FloatVector.fromMemorySegment(F, x, off, NATIVE);
+        FloatVector b = FloatVector.fromMemorySegment(F, y, off, NATIVE);
+        FloatVector c = FloatVector.fromMemorySegment(F, g, off, NATIVE);
+        // a + b is NaN when an input is NaN (or +∞ meets −∞, which the scalar scan below
+        // passes over), g − g exactly when g is NaN or ±∞
+        FloatVector s = a.add(b).add(c.sub(c));
+        if (s.compare(NE, s).anyTrue()) {
+          break;
+        }
+      }
+    }
+    return TAIL.firstBad(x, y, g, i, to); // the scalar scan names the exact lane
+  }
+
+  @Override
   public void addInto(MemorySegment dst, MemorySegment src, long from, long to) {
     long i = from;
     for (long bound = from + F.loopBound(to - from); i < bound; i += L) {

@@ -204,6 +204,17 @@ public final class ScalarElementwiseKernels implements ElementwiseKernels {
   }
 
   @Override
+  public long firstBad(MemorySegment x, MemorySegment y, MemorySegment g, long from, long to) {
+    for (long i = from; i < to; i++) {
+      if (Float.isNaN(get(x, i)) || Float.isNaN(get(y, i))
+          || (g != null && !Float.isFinite(get(g, i)))) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  @Override
   public void addInto(MemorySegment dst, MemorySegment src, long from, long to) {
     for (long i = from; i < to; i++) {
       long off = i * Float.BYTES;
