@@ -1,6 +1,7 @@
 package dev.fusedloss;
 
 import dev.fusedloss.internal.Args;
+import dev.fusedloss.internal.SelectionScratch;
 import dev.fusedloss.internal.RowArgs;
 import dev.fusedloss.internal.SoftmaxKernels;
 import dev.fusedloss.internal.Split;
@@ -175,7 +176,7 @@ public final class OhemCrossEntropyLoss extends LossBase {
           + " for hard-example mining, got " + rows);
     }
     int n = (int) rows;
-    Scratch sc = SCRATCH.get().atLeast(n);
+    SelectionScratch sc = SelectionScratch.get(n);
     boolean unweighted = weight == null && Float.isNaN(thresh);
     long valid = 0;
     for (int i = 0; i < n; i++) { // every class index checked, before anything is written
@@ -260,7 +261,7 @@ public final class OhemCrossEntropyLoss extends LossBase {
    * w[t]·coef, else they already have their final scale.
    */
   private void finishGradient(MemorySegment grad, long stride, long classes, MemorySegment targets,
-      boolean int64, int n, Scratch sc, boolean rescale, float coef) {
+      boolean int64, int n, SelectionScratch sc, boolean rescale, float coef) {
     for (int i = 0; i < n; ) {
       if (!sc.kept[i]) {
         int j = i + 1;
@@ -292,7 +293,7 @@ public final class OhemCrossEntropyLoss extends LossBase {
 
   /** Accumulating: the kept rows' weighted gradients added, run by run of consecutive rows. */
   private void addKeptGradients(MemorySegment logits, long stride, MemorySegment targets,
-      boolean int64, long classes, int n, Scratch sc, MemorySegment grad, float coef) {
+      boolean int64, long classes, int n, SelectionScratch sc, MemorySegment grad, float coef) {
     SoftmaxKernels.CrossEntropy opt = new SoftmaxKernels.CrossEntropy(weightSeg, 0, 0f,
         ignoreIndex, 0f, int64);
     for (int i = 0; i < n; ) {
@@ -310,36 +311,6 @@ public final class OhemCrossEntropyLoss extends LossBase {
     }
   }
 
-  /** Per-thread scratch: row losses, selection keys and flags, the radix histogram. */
-  private static final class Scratch {
-    float[] loss = new float[0];
-    float[] keys = new float[0];
-    boolean[] valid = new boolean[0];
-    boolean[] kept = new boolean[0];
-    final int[] hist = new int[2048];
-    int[] order = new int[0];
-    int[] cand = new int[0];
-    // native, not a heap view of `loss`: the vector kernels store into it, and a heap segment
-    // among their native ones made C2 box the stores (393 KB a call at 65536×10, and slower
-    // plain calls in the same JVM)
-    MemorySegment lossSeg = MemorySegment.NULL;
-
-    Scratch atLeast(int n) {
-      if (loss.length < n || lossSeg.byteSize() == 0) {
-        int size = Math.max(n, 1024);
-        loss = new float[size];
-        keys = new float[size];
-        valid = new boolean[size];
-        kept = new boolean[size];
-        order = new int[size];
-        cand = new int[size];
-        lossSeg = java.lang.foreign.Arena.ofAuto().allocate((long) size * Float.BYTES, 64);
-      }
-      return this;
-    }
-  }
-
-  private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
   /**
    * {@code float[]} form: packed rows, scale 1, overwriting.

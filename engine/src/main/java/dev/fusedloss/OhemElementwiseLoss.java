@@ -1,6 +1,7 @@
 package dev.fusedloss;
 
 import dev.fusedloss.internal.Args;
+import dev.fusedloss.internal.SelectionScratch;
 import dev.fusedloss.internal.Split;
 import dev.fusedloss.internal.TopK;
 import java.lang.foreign.MemorySegment;
@@ -103,7 +104,7 @@ public final class OhemElementwiseLoss extends LossBase {
     }
     int m = (int) n;
     long k = Math.min(keep, n);
-    Scratch sc = SCRATCH.get().atLeast(m);
+    SelectionScratch sc = SelectionScratch.get(m);
     boolean gradNow = grad != null && !accumulate;
     float coef = reduction == Reduction.MEAN ? (k == 0 ? 0f : (float) (gradScale / (double) k))
         : gradScale;
@@ -167,33 +168,4 @@ public final class OhemElementwiseLoss extends LossBase {
         null, grad == null ? null : MemorySegment.ofArray(grad), 1f, false);
   }
 
-  /** Per-thread scratch: per-element losses, the selection flags, the radix histogram. */
-  private static final class Scratch {
-    float[] loss = new float[0];
-    boolean[] all = new boolean[0];
-    boolean[] kept = new boolean[0];
-    final int[] hist = new int[2048];
-    int[] order = new int[0];
-    int[] cand = new int[0];
-    // native, not a heap view of `loss`: the vector kernels store into it, and a heap segment
-    // among their native ones made C2 box the stores (393 KB a call at 65536×10, and slower
-    // plain calls in the same JVM)
-    MemorySegment lossSeg = MemorySegment.NULL;
-
-    Scratch atLeast(int n) {
-      if (loss.length < n || lossSeg.byteSize() == 0) {
-        int size = Math.max(n, 1024);
-        loss = new float[size];
-        all = new boolean[size];
-        Arrays.fill(all, true);
-        kept = new boolean[size];
-        order = new int[size];
-        cand = new int[size];
-        lossSeg = java.lang.foreign.Arena.ofAuto().allocate((long) size * Float.BYTES, 64);
-      }
-      return this;
-    }
-  }
-
-  private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 }
