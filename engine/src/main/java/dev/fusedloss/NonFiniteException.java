@@ -21,10 +21,15 @@ public final class NonFiniteException extends ArithmeticException {
     GRADIENT
   }
 
+  /** The element index, or −1. */
   private final long index;
+  /** The row, or −1. */
   private final long row;
+  /** The column, or −1. */
   private final long column;
+  /** The offending value. */
   private final double value;
+  /** Where it was found. */
   private final Source source;
 
   NonFiniteException(long index, long row, long column, double value, Source source,
