@@ -210,8 +210,11 @@ final class CrossEntropyFewClasses {
       FloatVector l1 = m1.sub(FloatVector.fromArray(F, sc.targetLogit, L)).add(s1.lanewise(LOG))
           .blend(0f, skip1);
       if (loss != null) {
-        l.intoMemorySegment(loss, rb * Float.BYTES, NATIVE);
-        l1.intoMemorySegment(loss, (rb + L) * Float.BYTES, NATIVE);
+        // through a scratch and a bulk copy: a vector store into a heap lossOut (a caller's
+        // MemorySegment.ofArray) made C2 box these vectors, 393 KB a call at 65536×10
+        l.intoArray(sc.rowLoss, 0);
+        l1.intoArray(sc.rowLoss, L);
+        MemorySegment.copy(sc.rowLoss, 0, loss, JAVA_FLOAT_UNALIGNED, rb * Float.BYTES, 2 * L);
       }
       // a scalar running total: a vector carried across this loop boxed in some compilations
       total += ((DoubleVector) l.convertShape(F2D, D, 0))

@@ -47,6 +47,7 @@ final class PanamaScratch {
     final float[] scale = new float[2 * L];
     final float[] sum = new float[2 * L];
     final int[] target = new int[2 * L];
+    final float[] rowLoss = new float[2 * L];
   }
 
   static final ThreadLocal<FewClasses> FEW_CLASSES = ThreadLocal.withInitial(FewClasses::new);
