@@ -213,7 +213,9 @@ public final class OhemCrossEntropyLoss extends LossBase {
     MemorySegment.copy(sc.lossSeg, ValueLayout.JAVA_FLOAT, 0, sc.loss, 0, n);
     // selection
     Arrays.fill(sc.kept, 0, n, false);
-    if (Float.isNaN(thresh)) {
+    if (unweighted) { // the hardness is the row loss itself: no keys to form
+      TopK.markLargest(sc.loss, sc.valid, n, k, sc.kept, sc.hist, sc.order, sc.cand);
+    } else if (Float.isNaN(thresh)) {
       for (int i = 0; i < n; i++) {
         sc.keys[i] = sc.valid[i] ? (float) (w(i, targets, int64) * sc.loss[i]) : 0f;
       }
