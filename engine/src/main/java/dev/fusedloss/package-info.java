@@ -65,6 +65,17 @@
  *   </tbody>
  * </table>
  *
+ * <h2>Training features</h2>
+ * <ul>
+ *   <li>{@link dev.fusedloss.OhemCrossEntropyLoss} and {@link dev.fusedloss.OhemElementwiseLoss}:
+ *       online hard-example mining, the loss and gradient of the hardest rows or elements only;
+ *   <li>{@link dev.fusedloss.MultiTaskLoss}: several task losses in one objective, fixed or
+ *       learned-uncertainty weights applied inside each task's own fused pass;
+ *   <li>{@link dev.fusedloss.GradNorm}: task weights balanced by their gradient norms;
+ *   <li>{@code withFiniteCheck(true)} on element-wise losses and cross entropy: an opt-in guard
+ *       that throws {@link dev.fusedloss.NonFiniteException} naming the first NaN or ±∞.
+ * </ul>
+ *
  * <h2>Call modes</h2>
  * Every loss computes its value and gradient in one call; a null gradient buffer makes it
  * forward-only. A gradient scale multiplies the gradient, {@code accumulate} adds it to the
