@@ -267,27 +267,9 @@ public abstract sealed class ElementwiseLoss extends LossBase
     for (long from = 0; from < n; from += GUARD_CHUNK) {
       long to = Math.min(n, from + GUARD_CHUNK);
       double s = kernel(kernels, input, target, from, to, lossOut, grad, coef, false);
-      long bad = Long.MAX_VALUE;
-      int source = -1;
       long first = kernels.firstBad(input, target, grad, from, to); // one pass, in cache
-      long[] at = {-1, -1, Double.isFinite(s) ? -1 : firstBadTerm(input, target, from, to, coef),
-          -1};
-      if (first >= 0) {
-        int k = Float.isNaN(input.getAtIndex(JAVA_FLOAT_U, first)) ? 0
-            : Float.isNaN(target.getAtIndex(JAVA_FLOAT_U, first)) ? 1 : 3;
-        at[k] = first;
-      }
-      for (int k = 0; k < 4; k++) {
-        if (at[k] >= 0 && at[k] < bad) {
-          bad = at[k];
-          source = k;
-        }
-      }
-      if (source >= 0) {
-        float v = source == 0 ? input.getAtIndex(JAVA_FLOAT_U, bad)
-            : source == 1 ? target.getAtIndex(JAVA_FLOAT_U, bad)
-            : source == 3 ? grad.getAtIndex(JAVA_FLOAT_U, bad) : termAt(input, target, bad);
-        throw NonFiniteException.element(bad, v, NonFiniteException.Source.values()[source]);
+      if (first >= 0 || !Double.isFinite(s)) {
+        throw chunkFailure(input, target, grad, from, to, coef, first);
       }
       sum += s;
     }
@@ -297,23 +279,32 @@ public abstract sealed class ElementwiseLoss extends LossBase
   private static final java.lang.foreign.ValueLayout.OfFloat JAVA_FLOAT_U =
       java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED;
 
-  /** The failure path: the chunk's terms into a temporary buffer, the first non-finite one. */
-  private long firstBadTerm(MemorySegment input, MemorySegment target, long from, long to,
-      float coef) {
+  /**
+   * The failure path of a chunk: its loss terms recomputed into a temporary buffer, and the
+   * exception for the lowest offending index ({@code first}: the first bad input, target or
+   * gradient element, or −1); at one index an input or target comes before its loss term, the
+   * loss term before the gradient.
+   */
+  private NonFiniteException chunkFailure(MemorySegment input, MemorySegment target,
+      MemorySegment grad, long from, long to, float coef, long first) {
     try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
       MemorySegment terms = a.allocate(to * Float.BYTES, 64); // indexed as the kernel indexes
       kernel(kernels, input, target, from, to, terms, null, coef, false);
-      return kernels.firstNonFinite(terms, from, to);
-    }
-  }
-
-  /** One loss term, recomputed, for the exception's message. */
-  private float termAt(MemorySegment input, MemorySegment target, long i) {
-    try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
-      MemorySegment terms = a.allocate((i + 1) * Float.BYTES, 64);
-      kernel(VectorizationProvider.scalar().elementwise(), input, target, i, i + 1, terms, null,
-          1f, false);
-      return terms.getAtIndex(JAVA_FLOAT_U, i);
+      long term = kernels.firstNonFinite(terms, from, to);
+      if (first >= 0) {
+        if (Float.isNaN(input.getAtIndex(JAVA_FLOAT_U, first))) {
+          return NonFiniteException.element(first, Float.NaN, NonFiniteException.Source.INPUT);
+        }
+        if (Float.isNaN(target.getAtIndex(JAVA_FLOAT_U, first))) {
+          return NonFiniteException.element(first, Float.NaN, NonFiniteException.Source.TARGET);
+        }
+      }
+      if (term >= 0 && (first < 0 || term <= first)) {
+        return NonFiniteException.element(term, terms.getAtIndex(JAVA_FLOAT_U, term),
+            NonFiniteException.Source.LOSS);
+      }
+      return NonFiniteException.element(first, grad.getAtIndex(JAVA_FLOAT_U, first),
+          NonFiniteException.Source.GRADIENT);
     }
   }
 
@@ -328,7 +319,6 @@ public abstract sealed class ElementwiseLoss extends LossBase
     GuardScratch gs = GUARD.get().atLeast(n);
     // accumulating or in place: the caller's buffers must survive a failure, so everything goes
     // to scratch first
-    boolean viaScratch = grad != null;
     MemorySegment g = grad == null ? null : gs.grad;
     long chunk = Split.elementChunk(n);
     int threads = Split.threads(parallelism(), n, n, chunk, input, target, gs.loss, g);
@@ -356,7 +346,7 @@ public abstract sealed class ElementwiseLoss extends LossBase
           at[worst] * Float.BYTES);
       throw NonFiniteException.element(at[worst], v, NonFiniteException.Source.values()[worst]);
     }
-    if (viaScratch) {
+    if (grad != null) {
       if (accumulate) {
         kernels.addInto(grad, g, 0, n);
       } else {

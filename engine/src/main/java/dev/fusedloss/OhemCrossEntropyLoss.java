@@ -61,6 +61,8 @@ public final class OhemCrossEntropyLoss extends LossBase {
   private final ClassIndexType targetType;
   private final SoftmaxKernels.CrossEntropy plain32;
   private final SoftmaxKernels.CrossEntropy plain64;
+  private final SoftmaxKernels.CrossEntropy weighted32;
+  private final SoftmaxKernels.CrossEntropy weighted64;
   private final SoftmaxKernels kernels;
 
   private OhemCrossEntropyLoss(Builder b) {
@@ -85,6 +87,8 @@ public final class OhemCrossEntropyLoss extends LossBase {
     this.targetType = b.targetType;
     this.plain32 = new SoftmaxKernels.CrossEntropy(null, 0, 0f, ignoreIndex, 0f, false);
     this.plain64 = new SoftmaxKernels.CrossEntropy(null, 0, 0f, ignoreIndex, 0f, true);
+    this.weighted32 = new SoftmaxKernels.CrossEntropy(weightSeg, 0, 0f, ignoreIndex, 0f, false);
+    this.weighted64 = new SoftmaxKernels.CrossEntropy(weightSeg, 0, 0f, ignoreIndex, 0f, true);
     this.kernels = VectorizationProvider.get().softmax();
   }
 
@@ -188,26 +192,23 @@ public final class OhemCrossEntropyLoss extends LossBase {
     long k = Math.min(keep, valid);
     // pass 1: every row's unweighted loss and, overwriting, its gradient (p − onehot)·c0
     boolean gradNow = grad != null && !accumulate;
-    float c0 = 1f;
-    if (unweighted) { // the kept count is known: the final scale at once
-      c0 = reduction == Reduction.MEAN ? (k == 0 ? 0f : (float) (gradScale / (double) k))
-          : gradScale;
-    }
+    // without weights or threshold the kept count is known: the final scale at once
+    float c0 = !unweighted ? 1f : reduction != Reduction.MEAN ? gradScale
+        : k == 0 ? 0f : (float) (gradScale / (double) k);
     // the cross-entropy kernels directly: every argument has been checked above
     SoftmaxKernels.CrossEntropy opt = int64 ? plain64 : plain32;
     MemorySegment g1 = gradNow ? grad : null;
     long chunk = Split.rowChunk(rows, classes);
     int threads = Split.threads(parallelism(), rows * classes, rows, chunk, logits, targets,
         sc.lossSeg, g1);
-    float c = c0;
     if (threads == 1) {
       for (long r = 0; r < rows; r += chunk) {
         kernels.crossEntropy(logits, targets, rowStride, classes, r, Math.min(rows, r + chunk),
-            sc.lossSeg, g1, c, false, 0f, opt);
+            sc.lossSeg, g1, c0, false, 0f, opt);
       }
     } else {
       Split.parallel(parallelism().executor(), threads, rows, chunk, (r0, r1) ->
-          kernels.crossEntropy(logits, targets, rowStride, classes, r0, r1, sc.lossSeg, g1, c,
+          kernels.crossEntropy(logits, targets, rowStride, classes, r0, r1, sc.lossSeg, g1, c0,
               false, 0f, opt));
     }
     MemorySegment.copy(sc.lossSeg, ValueLayout.JAVA_FLOAT, 0, sc.loss, 0, n);
@@ -296,8 +297,7 @@ public final class OhemCrossEntropyLoss extends LossBase {
   /** Accumulating: the kept rows' weighted gradients added, run by run of consecutive rows. */
   private void addKeptGradients(MemorySegment logits, long stride, MemorySegment targets,
       boolean int64, long classes, int n, SelectionScratch sc, MemorySegment grad, float coef) {
-    SoftmaxKernels.CrossEntropy opt = new SoftmaxKernels.CrossEntropy(weightSeg, 0, 0f,
-        ignoreIndex, 0f, int64);
+    SoftmaxKernels.CrossEntropy opt = int64 ? weighted64 : weighted32;
     for (int i = 0; i < n; ) {
       if (!sc.kept[i]) {
         i++;
@@ -312,7 +312,6 @@ public final class OhemCrossEntropyLoss extends LossBase {
       i = j;
     }
   }
-
 
   /**
    * {@code float[]} form: packed rows, scale 1, overwriting.

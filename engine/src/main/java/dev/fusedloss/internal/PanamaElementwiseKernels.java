@@ -1,5 +1,10 @@
 package dev.fusedloss.internal;
 
+import static dev.fusedloss.internal.PanamaSpecies.ATANH0;
+import static dev.fusedloss.internal.PanamaSpecies.ATANH1;
+import static dev.fusedloss.internal.PanamaSpecies.ATANH2;
+import static dev.fusedloss.internal.PanamaSpecies.ATANH3;
+import static dev.fusedloss.internal.PanamaSpecies.ATANH4;
 import static jdk.incubator.vector.VectorOperators.ABS;
 import static jdk.incubator.vector.VectorOperators.ADD;
 import static jdk.incubator.vector.VectorOperators.EQ;
@@ -41,12 +46,6 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   static final int L = PanamaSpecies.L;
   static final ByteOrder NATIVE = PanamaSpecies.NATIVE;
   private static final ScalarElementwiseKernels TAIL = ScalarElementwiseKernels.INSTANCE;
-  // log1p(e) = 2·atanh(u)·… as a polynomial in u² (see PanamaSpecies)
-  static final FloatVector L0 = PanamaSpecies.ATANH0;
-  static final FloatVector L1 = PanamaSpecies.ATANH1;
-  static final FloatVector L2 = PanamaSpecies.ATANH2;
-  static final FloatVector L3 = PanamaSpecies.ATANH3;
-  static final FloatVector L4 = PanamaSpecies.ATANH4;
 
   /** Index where the current run of contiguous weight indices ends. */
   static long runEnd(long i, long to, Periodic w, Periodic pw) {
@@ -358,7 +357,8 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
         // error 4e-9 before rounding)
         FloatVector u = e.div(e.add(2f));
         FloatVector u2 = u.mul(u);
-        FloatVector log1pE = u2.fma(L4, L3).fma(u2, L2).fma(u2, L1).fma(u2, L0).mul(u);
+        FloatVector log1pE = u2.fma(ATANH4, ATANH3).fma(u2, ATANH2).fma(u2, ATANH1)
+            .fma(u2, ATANH0).mul(u);
         FloatVector l;
         FloatVector g;
         if (weighted) {
@@ -460,7 +460,8 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
       FloatVector u = one.sub(t);
       FloatVector uu = e.div(e.add(2f)); // log1p(e) by the atanh polynomial, as in BCE
       FloatVector u2 = uu.mul(uu);
-      FloatVector log1pE = u2.fma(L4, L3).fma(u2, L2).fma(u2, L1).fma(u2, L0).mul(uu);
+      FloatVector log1pE = u2.fma(ATANH4, ATANH3).fma(u2, ATANH2).fma(u2, ATANH1)
+          .fma(u2, ATANH0).mul(uu);
       // BCE with logits as t·softplus(−z) + (1−t)·softplus(z): non-negative terms only
       FloatVector ce = t.mul(log1pE.add(z.neg().max(0f))).add(u.mul(log1pE.add(z.max(0f))));
       FloatVector q = t.mul(pm).add(u.mul(p)); // 1 − p_t

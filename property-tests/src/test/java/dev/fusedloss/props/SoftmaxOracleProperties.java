@@ -86,14 +86,7 @@ class SoftmaxOracleProperties {
 
   /** The targets in the segment layout {@link #indexType} names (a heap segment: no copy). */
   static MemorySegment indexSegment(int[] t) {
-    if (indexType(t) == ClassIndexType.INT32) {
-      return MemorySegment.ofArray(t);
-    }
-    long[] wide = new long[t.length];
-    for (int i = 0; i < t.length; i++) {
-      wide[i] = t[i];
-    }
-    return MemorySegment.ofArray(wide);
+    return indexSegmentAs(t, indexType(t) == ClassIndexType.INT64);
   }
 
   /** Class-index cross entropy with the given options (weights made per class count). */
