@@ -80,6 +80,15 @@ public final class BCELoss extends ElementwiseLoss {
         : k.bceClipped(x, y, from, to, loss, grad, coef, acc, weight, lo, hi);
   }
 
+  @Override
+  double kernelTile(ElementwiseKernels k, dev.fusedloss.internal.FormatScratch s, long origin,
+      int len, MemorySegment loss, MemorySegment grad, float coef) {
+    dev.fusedloss.internal.Periodic w = weight.window(origin, len, s.w);
+    return clipEps == 0
+        ? k.bce(s.x, s.y, 0, len, loss, grad, coef, false, w)
+        : k.bceClipped(s.x, s.y, 0, len, loss, grad, coef, false, w, lo, hi);
+  }
+
   /** Configures a {@link BCELoss}. */
   public static final class Builder {
     private Reduction reduction = Reduction.MEAN;

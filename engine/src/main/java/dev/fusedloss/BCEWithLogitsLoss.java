@@ -62,6 +62,13 @@ public final class BCEWithLogitsLoss extends ElementwiseLoss {
     return k.bceWithLogits(x, y, from, to, loss, grad, coef, acc, weight, posWeight);
   }
 
+  @Override
+  double kernelTile(ElementwiseKernels k, dev.fusedloss.internal.FormatScratch s, long origin,
+      int len, MemorySegment loss, MemorySegment grad, float coef) {
+    return k.bceWithLogits(s.x, s.y, 0, len, loss, grad, coef, false,
+        weight.window(origin, len, s.w), posWeight.window(origin, len, s.pw));
+  }
+
   /** Configures a {@link BCEWithLogitsLoss}. */
   public static final class Builder {
     private Reduction reduction = Reduction.MEAN;

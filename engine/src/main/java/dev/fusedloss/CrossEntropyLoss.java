@@ -2,7 +2,9 @@ package dev.fusedloss;
 
 import dev.fusedloss.internal.Args;
 import dev.fusedloss.internal.ElementwiseKernels;
+import dev.fusedloss.internal.FormatKernels;
 import dev.fusedloss.internal.RowArgs;
+import dev.fusedloss.internal.RowTiles;
 import dev.fusedloss.internal.Split;
 import dev.fusedloss.internal.SoftmaxKernels;
 import dev.fusedloss.internal.VectorizationProvider;
@@ -77,6 +79,7 @@ public final class CrossEntropyLoss extends LossBase {
   private final float zLoss;
   private final float softcap;
   private final SoftmaxKernels kernels;
+  private final FormatKernels formats;
   private final ClassIndexType targetType;
   private final SoftmaxKernels.CrossEntropy options;
   private final SoftmaxKernels.CrossEntropy options64;
@@ -110,6 +113,7 @@ public final class CrossEntropyLoss extends LossBase {
     this.zLoss = b.zLoss;
     this.softcap = b.softcap;
     this.kernels = VectorizationProvider.get().softmax();
+    this.formats = VectorizationProvider.get().formats();
     if (b.targetType == null) {
       throw new IllegalArgumentException("targetType must not be null");
     }
@@ -211,8 +215,17 @@ public final class CrossEntropyLoss extends LossBase {
   private double compute(MemorySegment logits, long rowStride, MemorySegment targets,
       boolean int64, long rows, long classes, MemorySegment lossOut, MemorySegment grad,
       float gradScale, boolean accumulate) {
-    RowArgs.classIndexCall(logits, "logits", rowStride, targets, int64, rows, classes, "weight",
-        weight, gradScale, lossOut, grad, reduction == Reduction.NONE);
+    if (formatted) {
+      long span = RowArgs.shape(rows, classes, rowStride);
+      RowArgs.targets(targets, rows, int64);
+      RowArgs.perClass("weight", weight, classes);
+      RowTiles.check(logits, "logits", inputFormat, span, rows, targets,
+          rows * (int64 ? Long.BYTES : Integer.BYTES), null, lossOut, grad, gradFormat,
+          reduction == Reduction.NONE, gradScale);
+    } else {
+      RowArgs.classIndexCall(logits, "logits", rowStride, targets, int64, rows, classes, "weight",
+          weight, gradScale, lossOut, grad, reduction == Reduction.NONE);
+    }
     double norm = RowArgs.normalizer(targets, int64, rows, classes, ignoreIndex, weight);
     double kept = zLoss > 0 && weight != null
         ? RowArgs.normalizer(targets, int64, rows, classes, ignoreIndex, null) : norm;
@@ -223,6 +236,14 @@ public final class CrossEntropyLoss extends LossBase {
     if (checkFinite) {
       return guarded(logits, rowStride, targets, int64, rows, classes, lossOut, grad, coef,
           accumulate, zScale, options, norm);
+    }
+    if (formatted) {
+      RowTiles.Kernel k = (x, t, st, c, r0, r1, l, g, cf, acc) ->
+          kernels.crossEntropy(x, t, st, c, r0, r1, l, g, cf, acc, zScale, options);
+      double sum = RowTiles.run(new RowTiles.Call(k, inputFormat, logits, rowStride, rows, classes,
+          targets, int64 ? Long.BYTES : Integer.BYTES, null, lossOut, grad, gradFormat), coef,
+          accumulate, parallelism(), formats);
+      return reduction == Reduction.MEAN ? sum / norm : sum;
     }
     long chunk = Split.rowChunk(rows, classes);
     int threads = Split.threads(parallelism(), rows * classes, rows, chunk, logits, targets, lossOut,
@@ -360,9 +381,35 @@ public final class CrossEntropyLoss extends LossBase {
    * @return a copy of this loss with the guard set
    */
   public CrossEntropyLoss withFiniteCheck(boolean on) {
+    if (on && formatted) {
+      throw new IllegalStateException("the non-finite guard takes float32 buffers only");
+    }
     CrossEntropyLoss copy = copyWith(parallelism());
     copy.checkFinite = on;
     return copy;
+  }
+
+  /**
+   * This loss reading logits (and soft targets) and writing the gradient in the given formats
+   * (all {@link FloatFormat#FLOAT32} by default). With a 16-bit format, whole rows are widened,
+   * about 8192 values at a time (one row when longer), into a per-thread float32 scratch (three
+   * buffers of at least 8 KB, growing with the longest row, kept for the thread's life); the
+   * float32 kernel runs there and the gradient rows are rounded to {@code grad}'s format (nearest
+   * even; accumulating, the float32 sum is rounded once). Row losses are float32; sizes are
+   * checked in values of each buffer's format. Not combinable with {@link #withFiniteCheck}.
+   *
+   * @param input the format of the logits
+   * @param target the format of soft targets ({@link #computeSoft}); class indices ignore it
+   * @param grad the format of the gradient
+   * @return a copy of this loss with those formats
+   * @throws IllegalArgumentException if a format is null
+   * @throws IllegalStateException if this loss has the non-finite guard on
+   */
+  public CrossEntropyLoss withFormats(FloatFormat input, FloatFormat target, FloatFormat grad) {
+    if (checkFinite) {
+      throw new IllegalStateException("the non-finite guard takes float32 buffers only");
+    }
+    return copyWithFormats(input, target, grad);
   }
 
   /**
@@ -386,13 +433,27 @@ public final class CrossEntropyLoss extends LossBase {
       throw new IllegalArgumentException("zLoss and softcap apply to class-index targets only");
     }
     long span = RowArgs.shape(rows, classes, rowStride);
-    Args.input("logits", logits, span);
-    Args.input("targetProbs", targetProbs, span);
     RowArgs.perClass("weight", weight, classes);
-    Args.finite("gradScale", gradScale);
-    RowArgs.outputs(logits, "logits", targetProbs, "targetProbs", span * Float.BYTES, span, rows,
-        lossOut, grad, reduction == Reduction.NONE);
+    if (formatted) {
+      RowTiles.check(logits, "logits", inputFormat, span, rows, targetProbs,
+          span * targetFormat.bytes(), targetFormat, lossOut, grad, gradFormat,
+          reduction == Reduction.NONE, gradScale);
+    } else {
+      Args.input("logits", logits, span);
+      Args.input("targetProbs", targetProbs, span);
+      Args.finite("gradScale", gradScale);
+      RowArgs.outputs(logits, "logits", targetProbs, "targetProbs", span * Float.BYTES, span, rows,
+          lossOut, grad, reduction == Reduction.NONE);
+    }
     float coef = reduction == Reduction.MEAN ? (float) (gradScale / (double) rows) : gradScale;
+    if (formatted) {
+      RowTiles.Kernel k = (x, t, st, c, r0, r1, l, g, cf, acc) ->
+          kernels.softCrossEntropy(x, t, st, c, r0, r1, l, g, cf, acc, weightSeg, smoothing);
+      double sum = RowTiles.run(new RowTiles.Call(k, inputFormat, logits, rowStride, rows, classes,
+          targetProbs, 0, targetFormat, lossOut, grad, gradFormat), coef, accumulate,
+          parallelism(), formats);
+      return reduction == Reduction.MEAN ? sum / rows : sum;
+    }
     long chunk = Split.rowChunk(rows, classes);
     int threads = Split.threads(parallelism(), rows * classes, rows, chunk, logits, targetProbs, lossOut,
         grad);

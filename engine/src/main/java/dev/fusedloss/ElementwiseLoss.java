@@ -2,6 +2,8 @@ package dev.fusedloss;
 
 import dev.fusedloss.internal.Args;
 import dev.fusedloss.internal.ElementwiseKernels;
+import dev.fusedloss.internal.FormatKernels;
+import dev.fusedloss.internal.FormatScratch;
 import dev.fusedloss.internal.Split;
 import dev.fusedloss.internal.VectorizationProvider;
 import java.lang.foreign.MemorySegment;
@@ -65,6 +67,7 @@ public abstract sealed class ElementwiseLoss extends LossBase
 
   private final Reduction reduction;
   private final ElementwiseKernels kernels;
+  private final FormatKernels formats;
   private boolean checkFinite; // set only on a fresh copy, by withFiniteCheck
 
   ElementwiseLoss(Reduction reduction) {
@@ -73,6 +76,7 @@ public abstract sealed class ElementwiseLoss extends LossBase
     }
     this.reduction = reduction;
     this.kernels = VectorizationProvider.get().elementwise();
+    this.formats = VectorizationProvider.get().formats();
   }
 
   /**
@@ -114,6 +118,27 @@ public abstract sealed class ElementwiseLoss extends LossBase
     ElementwiseLoss copy = copyWith(parallelism());
     copy.checkFinite = on;
     return copy;
+  }
+
+  /**
+   * This loss reading and writing buffers in the given formats (all {@link FloatFormat#FLOAT32}
+   * by default). With a 16-bit format anywhere, a call works through tiles of 2048 values: the
+   * input and target tiles are widened into a per-thread float32 scratch (32 KB, kept for the
+   * thread's life), the float32 kernel runs there, and the gradient tile is rounded to {@code
+   * grad}'s format (nearest even; with {@code accumulate}, the float32 sum of the stored value
+   * and the new gradient is rounded once). Per-element losses are float32. Sizes are checked in
+   * values of each buffer's format. A guarded call ({@link #withFiniteCheck}) on 16-bit buffers
+   * first checks every tile without writing (the stored, rounded gradient must be finite), then
+   * computes: it takes about twice as long and never leaves partial output.
+   *
+   * @param input the format of {@code input}
+   * @param target the format of {@code target}
+   * @param grad the format of {@code grad}
+   * @return a copy of this loss with those formats
+   * @throws IllegalArgumentException if a format is null
+   */
+  public ElementwiseLoss withFormats(FloatFormat input, FloatFormat target, FloatFormat grad) {
+    return copyWithFormats(input, target, grad);
   }
 
   /**
@@ -166,6 +191,9 @@ public abstract sealed class ElementwiseLoss extends LossBase
   public final double compute(MemorySegment input, MemorySegment target, long n,
       MemorySegment lossOut, MemorySegment grad, float gradScale, boolean accumulate) {
     Args.count("n", n);
+    if (formatted) {
+      return computeFormatted(input, target, n, lossOut, grad, gradScale, accumulate);
+    }
     Args.pointwise(input, target, n, lossOut, grad, reduction == Reduction.NONE, gradScale);
     checkShape(n);
 
@@ -247,6 +275,95 @@ public abstract sealed class ElementwiseLoss extends LossBase
       throw new IllegalArgumentException(
           name + " has length " + a.length + " but input has length " + n);
     }
+  }
+
+  /** The call on buffers with a 16-bit format (see {@link #withFormats}). */
+  private double computeFormatted(MemorySegment input, MemorySegment target, long n,
+      MemorySegment lossOut, MemorySegment grad, float gradScale, boolean accumulate) {
+    Args.pointwise(input, inputFormat, target, targetFormat, n, lossOut, grad, gradFormat,
+        reduction == Reduction.NONE, gradScale);
+    checkShape(n);
+    float coef = reduction == Reduction.MEAN ? (float) (gradScale / (double) n) : gradScale;
+    if (checkFinite) {
+      tiles(input, target, 0, n, lossOut, grad, coef, accumulate, true);
+    }
+    long chunk = Split.ceilDiv(Split.elementChunk(n), FormatScratch.TILE) * FormatScratch.TILE;
+    int threads = Split.threads(parallelism(), n, n, chunk, input, target, lossOut, grad);
+    double sum = 0;
+    if (threads == 1) {
+      for (long from = 0; from < n; from += chunk) {
+        sum += tiles(input, target, from, Math.min(n, from + chunk), lossOut, grad, coef,
+            accumulate, false);
+      }
+    } else {
+      sum = Split.parallel(parallelism().executor(), threads, n, chunk, (from, to) ->
+          tiles(input, target, from, to, lossOut, grad, coef, accumulate, false));
+    }
+    return reduction == Reduction.MEAN ? sum / n : sum;
+  }
+
+  /**
+   * [from, to) tile by tile through float32 scratch; with {@code check}, nothing is written and
+   * the first non-finite value throws.
+   */
+  private double tiles(MemorySegment input, MemorySegment target, long from, long to,
+      MemorySegment lossOut, MemorySegment grad, float coef, boolean acc, boolean check) {
+    FormatScratch s = FormatScratch.get(FormatScratch.TILE, FormatScratch.TILE);
+    FormatKernels fk = formats;
+    double sum = 0;
+    for (long t = from; t < to; t += FormatScratch.TILE) {
+      int len = (int) Math.min(FormatScratch.TILE, to - t);
+      fk.decode(inputFormat, input, t, s.x, len);
+      fk.decode(targetFormat, target, t, s.y, len);
+      MemorySegment l = lossOut != null || check ? s.loss : null;
+      MemorySegment g = grad != null ? s.grad : null;
+      double part = kernelTile(kernels, s, t, len, l, g, coef);
+      if (check) {
+        checkTile(s, t, len, g);
+      } else {
+        if (lossOut != null) {
+          MemorySegment.copy(s.loss, 0, lossOut, t * Float.BYTES, (long) len * Float.BYTES);
+        }
+        if (grad != null) {
+          fk.encode(gradFormat, s.grad, grad, t, len, acc);
+        }
+      }
+      sum += part;
+    }
+    return sum;
+  }
+
+  /** Throws for the lowest bad index of a computed tile starting at {@code t}. */
+  private void checkTile(FormatScratch s, long t, int len, MemorySegment g) {
+    long[] at = {kernels.firstNaN(s.x, 0, len), kernels.firstNaN(s.y, 0, len),
+        kernels.firstNonFinite(s.loss, 0, len), -1};
+    if (g != null) {
+      if (gradFormat != FloatFormat.FLOAT32) { // the stored value must be finite
+        formats.encode(gradFormat, g, s.y, 0, len, false);
+        formats.decode(gradFormat, s.y, 0, g, len);
+      }
+      at[3] = kernels.firstNonFinite(g, 0, len);
+    }
+    MemorySegment[] src = {s.x, s.y, s.loss, g};
+    int worst = -1;
+    for (int k = 0; k < 4; k++) {
+      if (at[k] >= 0 && (worst < 0 || at[k] < at[worst])) {
+        worst = k;
+      }
+    }
+    if (worst >= 0) {
+      float v = worst == 1 ? Float.NaN : src[worst].getAtIndex(JAVA_FLOAT_U, at[worst]);
+      throw NonFiniteException.element(t + at[worst], v, NonFiniteException.Source.values()[worst]);
+    }
+  }
+
+  /**
+   * The kernel over one scratch tile of {@code len} values that starts at element {@code origin}
+   * of the call (weighted losses shift their weights by it).
+   */
+  double kernelTile(ElementwiseKernels k, FormatScratch s, long origin, int len,
+      MemorySegment loss, MemorySegment grad, float coef) {
+    return kernel(k, s.x, s.y, 0, len, loss, grad, coef, false);
   }
 
   /** Checks per-loss shape constraints (weights that must broadcast over n). */

@@ -12,6 +12,7 @@ import dev.fusedloss.OhemCrossEntropyLoss;
 import dev.fusedloss.SoftmaxFocalLoss;
 import java.lang.foreign.MemorySegment;
 import dev.fusedloss.ElementwiseLoss;
+import dev.fusedloss.FloatFormat;
 import dev.fusedloss.HuberLoss;
 import dev.fusedloss.L1Loss;
 import dev.fusedloss.LabelSmoothing;
@@ -23,7 +24,63 @@ import dev.fusedloss.SmoothL1Loss;
 /** Maps a reference case onto the engine's public API and runs it (float32 in and out). */
 final class Cases {
   /** The loss (one value, or the per-element/row values for reduction none) and the gradient. */
-  record Result(double[] loss, double[] grad) {}
+  record Result(double[] loss, double[] grad, FloatFormat gradFormat) {
+    Result(double[] loss, double[] grad) {
+      this(loss, grad, FloatFormat.FLOAT32);
+    }
+  }
+
+  /** The buffer format an option names ({@code input_dtype} etc.), float32 when absent. */
+  static FloatFormat format(Case c, String key) {
+    if (!c.options().has(key)) {
+      return FloatFormat.FLOAT32;
+    }
+    return switch (c.options().get(key).asText()) {
+      case "float32" -> FloatFormat.FLOAT32;
+      case "bfloat16" -> FloatFormat.BFLOAT16;
+      case "float16" -> FloatFormat.FLOAT16;
+      default -> throw new UnsupportedOperationException(key + " '"
+          + c.options().get(key).asText() + "'");
+    };
+  }
+
+  /** The values stored in format {@code f} (each must be exact in it). */
+  static MemorySegment encode(float[] v, FloatFormat f) {
+    if (f == FloatFormat.FLOAT32) {
+      return MemorySegment.ofArray(v.clone());
+    }
+    short[] s = new short[v.length];
+    for (int i = 0; i < v.length; i++) {
+      s[i] = f.encode(v[i]);
+      if (Float.compare(f.decode(s[i]), v[i]) != 0 && !Float.isNaN(v[i])) {
+        throw new IllegalArgumentException("value " + v[i] + " is not exact in " + f);
+      }
+    }
+    return MemorySegment.ofArray(s);
+  }
+
+  /** A zeroed buffer of {@code n} values in format {@code f}. */
+  static MemorySegment buffer(int n, FloatFormat f) {
+    return f == FloatFormat.FLOAT32 ? MemorySegment.ofArray(new float[n])
+        : MemorySegment.ofArray(new short[n]);
+  }
+
+  /** The {@code n} values of a buffer in format {@code f}, widened. */
+  static double[] decode(MemorySegment s, FloatFormat f, int n) {
+    double[] d = new double[n];
+    for (int i = 0; i < n; i++) {
+      d[i] = f == FloatFormat.FLOAT32
+          ? s.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, i)
+          : f.decode(s.getAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, i));
+    }
+    return d;
+  }
+
+  /** The loss with the case's buffer formats, when it names any. */
+  static ElementwiseLoss formats(Case c, ElementwiseLoss loss) {
+    return loss.withFormats(format(c, "input_dtype"), format(c, "target_dtype"),
+        format(c, "grad_dtype"));
+  }
 
   private Cases() {}
 
@@ -49,8 +106,8 @@ final class Cases {
     ClassIndexType indexType = int64 ? ClassIndexType.INT64 : ClassIndexType.INT32;
     return switch (c.loss()) {
       case "mse" -> {
-        c.onlyOptions("reduction", "check_finite");
-        yield elementwise(c, guard(c, MSELoss.of(reduction(c))), scale);
+        c.onlyOptions("reduction", "check_finite", "input_dtype", "target_dtype", "grad_dtype");
+        yield elementwise(c, formats(c, guard(c, MSELoss.of(reduction(c)))), scale);
       }
       case "l1" -> {
         c.onlyOptions("reduction");
@@ -81,11 +138,11 @@ final class Cases {
       }
       case "bce_with_logits" -> {
         c.onlyOptions("reduction", "input_kind", "weight", "weight_shape", "pos_weight",
-            "check_finite");
+            "check_finite", "input_dtype", "target_dtype", "grad_dtype");
         expect(c, "input_kind", "logits");
-        yield elementwise(c, guard(c, BCEWithLogitsLoss.builder().reduction(reduction(c))
-            .weight(c.floatOption("weight")).posWeight(c.floatOption("pos_weight")).build()),
-            scale);
+        yield elementwise(c, formats(c, guard(c, BCEWithLogitsLoss.builder()
+            .reduction(reduction(c)).weight(c.floatOption("weight"))
+            .posWeight(c.floatOption("pos_weight")).build())), scale);
       }
       case "sigmoid_focal" -> {
         c.onlyOptions("reduction", "input_kind", "target_kind", "gamma", "alpha");
@@ -111,21 +168,25 @@ final class Cases {
       }
       case "cross_entropy" -> {
         c.onlyOptions("reduction", "input_kind", "target_kind", "ignore_index", "label_smoothing",
-            "weight", "origin", "check_finite");
+            "weight", "origin", "check_finite", "input_dtype", "target_dtype", "grad_dtype");
         expect(c, "input_kind", "logits");
-        CrossEntropyLoss loss = CrossEntropyLoss.builder().reduction(reduction(c))
+        CrossEntropyLoss plain = CrossEntropyLoss.builder().reduction(reduction(c))
             .weight(c.floatOption("weight")).ignoreIndex((int) c.option("ignore_index", -100))
-            .labelSmoothing((float) c.option("label_smoothing", 0)).targetType(indexType).build()
-            .withFiniteCheck(checksFinite(c));
+            .labelSmoothing((float) c.option("label_smoothing", 0)).targetType(indexType).build();
+        FloatFormat fi = format(c, "input_dtype");
+        FloatFormat ft = format(c, "target_dtype");
+        FloatFormat fg = format(c, "grad_dtype");
+        CrossEntropyLoss loss = checksFinite(c) ? plain.withFiniteCheck(true)
+            : plain.withFormats(fi, ft, fg);
         String kind = c.options().has("target_kind") ? c.options().get("target_kind").asText()
             : "class_index";
         yield switch (kind) {
-          case "class_index" -> rows(c, loss.reduction(), (x, lossOut, grad) -> loss.compute(x,
-              c.columns(), indexTargets(c, int64), c.shape()[0], c.columns(),
+          case "class_index" -> rows(c, loss.reduction(), fi, fg, (x, lossOut, grad) ->
+              loss.compute(x, c.columns(), indexTargets(c, int64), c.shape()[0], c.columns(),
               lossOut, grad, scale, false));
-          case "probabilities" -> rows(c, loss.reduction(), (x, lossOut, grad) -> loss.computeSoft(
-              x, c.columns(), MemorySegment.ofArray(c.targetFloats()), c.shape()[0], c.columns(),
-              lossOut, grad, scale, false));
+          case "probabilities" -> rows(c, loss.reduction(), fi, fg, (x, lossOut, grad) ->
+              loss.computeSoft(x, c.columns(), encode(c.targetFloats(), ft), c.shape()[0],
+              c.columns(), lossOut, grad, scale, false));
           default -> throw new UnsupportedOperationException("target_kind '" + kind + "'");
         };
       }
@@ -203,6 +264,23 @@ final class Cases {
     double call(MemorySegment logits, MemorySegment lossOut, MemorySegment grad);
   }
 
+  /** {@link #rows(Case, Reduction, RowCall)} with logits and gradient in the given formats. */
+  static Result rows(Case c, Reduction r, FloatFormat fi, FloatFormat fg, RowCall call) {
+    if (fi == FloatFormat.FLOAT32 && fg == FloatFormat.FLOAT32) {
+      return rows(c, r, call);
+    }
+    if (c.shape().length != 2) {
+      throw new UnsupportedOperationException("row losses need a [N, C] input");
+    }
+    float[] x = c.input();
+    MemorySegment grad = buffer(x.length, fg);
+    float[] losses = r == Reduction.NONE ? new float[c.shape()[0]] : null;
+    double v = call.call(encode(x, fi), losses == null ? null : MemorySegment.ofArray(losses),
+        grad);
+    return new Result(losses == null ? new double[] {v} : widen(losses),
+        decode(grad, fg, x.length), fg);
+  }
+
   static Result rows(Case c, Reduction r, RowCall call) {
     if (c.shape().length != 2) {
       throw new UnsupportedOperationException("row losses need a [N, C] input");
@@ -219,6 +297,16 @@ final class Cases {
   }
 
   static Result elementwise(Case c, ElementwiseLoss loss, float scale) {
+    FloatFormat[] f = loss.formats();
+    if (f[0] != FloatFormat.FLOAT32 || f[1] != FloatFormat.FLOAT32 || f[2] != FloatFormat.FLOAT32) {
+      float[] x = c.input();
+      MemorySegment grad = buffer(x.length, f[2]);
+      float[] losses = loss.reduction() == Reduction.NONE ? new float[x.length] : null;
+      double v = loss.compute(encode(x, f[0]), encode(c.targetFloats(), f[1]), x.length,
+          losses == null ? null : MemorySegment.ofArray(losses), grad, scale, false);
+      return new Result(losses == null ? new double[] {v} : widen(losses),
+          decode(grad, f[2], x.length), f[2]);
+    }
     float[] x = c.input();
     float[] y = c.targetFloats();
     float[] grad = new float[x.length];

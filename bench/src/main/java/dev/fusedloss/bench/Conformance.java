@@ -139,7 +139,9 @@ public final class Conformance {
       if (got.grad() == null) {
         return new Outcome(id, "no gradient computed");
       }
-      String gradDiff = agree(got.grad(), c.expectedGradF64(), c.expectedGrad(), c.f32MatchesF64());
+      String gradDiff = got.gradFormat() == dev.fusedloss.FloatFormat.FLOAT32
+          ? agree(got.grad(), c.expectedGradF64(), c.expectedGrad(), c.f32MatchesF64())
+          : agree16(got.grad(), c.expectedGradF64(), c.expectedGrad(), got.gradFormat());
       if (gradDiff != null) {
         return new Outcome(id, "grad " + gradDiff);
       }
@@ -172,7 +174,39 @@ public final class Conformance {
     return compare(got, f32) == null ? null : d;
   }
 
+  /**
+   * A gradient written in a 16-bit format: the expected values rounded to it, within the usual
+   * tolerance plus one unit in its last place (TRAINING.md).
+   */
+  static String agree16(double[] got, double[] f64, double[] f32, dev.fusedloss.FloatFormat f) {
+    String d = compare(got, round(f64, f), f);
+    if (d == null || f32 == null) {
+      return d;
+    }
+    return compare(got, round(f32, f), f) == null ? null : d;
+  }
+
+  private static double[] round(double[] v, dev.fusedloss.FloatFormat f) {
+    double[] r = new double[v.length];
+    for (int i = 0; i < v.length; i++) {
+      r[i] = f.decode(f.encode((float) v[i]));
+    }
+    return r;
+  }
+
+  /** One unit in the last place of {@code r} in format {@code f} (8 or 11 significant bits). */
+  static double ulp16(double r, dev.fusedloss.FloatFormat f) {
+    int bits = f == dev.fusedloss.FloatFormat.BFLOAT16 ? 8 : 11;
+    int minExp = f == dev.fusedloss.FloatFormat.BFLOAT16 ? -126 : -14;
+    int e = r == 0 ? minExp : Math.max(Math.getExponent(r), minExp);
+    return Math.scalb(1.0, e - (bits - 1));
+  }
+
   static String compare(double[] got, double[] ref) {
+    return compare(got, ref, dev.fusedloss.FloatFormat.FLOAT32);
+  }
+
+  static String compare(double[] got, double[] ref, dev.fusedloss.FloatFormat f) {
     if (got.length != ref.length) {
       return "has " + got.length + " values, expected " + ref.length;
     }
@@ -194,7 +228,8 @@ public final class Conformance {
         continue;
       }
       double err = Math.abs(g - r);
-      double tol = RTOL * Math.abs(r) + ATOL * scale;
+      double tol = RTOL * Math.abs(r) + ATOL * scale
+          + (f == dev.fusedloss.FloatFormat.FLOAT32 ? 0 : ulp16(r, f));
       if (!(err <= tol)) {
         return where + " = " + g + ", expected " + r + " (off by " + err + ", tolerance " + tol + ")";
       }

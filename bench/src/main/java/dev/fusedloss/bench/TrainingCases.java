@@ -15,7 +15,8 @@ final class TrainingCases {
   private TrainingCases() {}
 
   static boolean handles(String loss) {
-    return loss.equals("multi_task") || loss.equals("gradnorm_step");
+    return loss.equals("multi_task") || loss.equals("gradnorm_step")
+        || loss.equals("fused_linear_cross_entropy");
   }
 
   static String evaluate(JsonNode n, boolean int64) {
@@ -23,6 +24,7 @@ final class TrainingCases {
     return switch (n.get("loss").asText()) {
       case "multi_task" -> multiTask(n, int64, f32);
       case "gradnorm_step" -> gradNorm(n, f32);
+      case "fused_linear_cross_entropy" -> fusedLinear(n, int64, f32);
       default -> throw new UnsupportedOperationException(n.get("loss").asText());
     };
   }
@@ -107,6 +109,84 @@ final class TrainingCases {
         wd[i] = w[i];
       }
       d = check("weights", wd, n, "expected_weights", f32);
+    }
+    return d;
+  }
+
+  /** {@code fused_linear_cross_entropy}: loss and the three gradients, through the public API. */
+  static String fusedLinear(JsonNode n, boolean int64, boolean f32) {
+    JsonNode o = n.path("options");
+    java.util.Set<String> known = java.util.Set.of("reduction", "ignore_index", "label_smoothing",
+        "softcap", "z_loss", "input_dtype");
+    o.fieldNames().forEachRemaining(k -> {
+      if (!known.contains(k)) {
+        throw new UnsupportedOperationException("option '" + k + "'");
+      }
+    });
+    int[] hs = Case.ints(n.get("hidden_shape"));
+    int[] ws = Case.ints(n.get("weight_shape"));
+    int rows = hs[0];
+    int h = hs[1];
+    int v = ws[0];
+    if (ws[1] != h) {
+      throw new IllegalArgumentException("hidden_shape and weight_shape disagree on H");
+    }
+    dev.fusedloss.Reduction red = switch (o.path("reduction").asText("mean")) {
+      case "mean" -> dev.fusedloss.Reduction.MEAN;
+      case "sum" -> dev.fusedloss.Reduction.SUM;
+      case "none" -> dev.fusedloss.Reduction.NONE;
+      default -> throw new UnsupportedOperationException("reduction " + o.get("reduction"));
+    };
+    dev.fusedloss.FloatFormat f = switch (o.path("input_dtype").asText("float32")) {
+      case "float32" -> dev.fusedloss.FloatFormat.FLOAT32;
+      case "bfloat16" -> dev.fusedloss.FloatFormat.BFLOAT16;
+      case "float16" -> dev.fusedloss.FloatFormat.FLOAT16;
+      default -> throw new UnsupportedOperationException("input_dtype " + o.get("input_dtype"));
+    };
+    dev.fusedloss.FusedLinearCrossEntropyLoss loss = dev.fusedloss.FusedLinearCrossEntropyLoss
+        .builder().reduction(red).ignoreIndex(o.path("ignore_index").asInt(-100))
+        .labelSmoothing((float) o.path("label_smoothing").asDouble(0))
+        .softcap((float) o.path("softcap").asDouble(0))
+        .zLoss((float) o.path("z_loss").asDouble(0)).inputFormat(f)
+        .targetType(int64 ? dev.fusedloss.ClassIndexType.INT64 : dev.fusedloss.ClassIndexType.INT32)
+        .build();
+    float[] hidden = Case.floats(n.get("hidden"));
+    float[] weight = Case.floats(n.get("lin_weight"));
+    JsonNode biasNode = n.get("bias");
+    float[] bias = biasNode == null || biasNode.isNull() ? null : Case.floats(biasNode);
+    int[] t = Case.ints(n.get("target"));
+    MemorySegment targets;
+    if (int64) {
+      long[] wide = new long[t.length];
+      for (int i = 0; i < t.length; i++) {
+        wide[i] = t[i];
+      }
+      targets = MemorySegment.ofArray(wide);
+    } else {
+      targets = MemorySegment.ofArray(t);
+    }
+    float[] gh = new float[rows * h];
+    float[] gw = new float[v * h];
+    float[] gb = bias == null ? null : new float[v];
+    float[] rowLoss = red == dev.fusedloss.Reduction.NONE ? new float[rows] : null;
+    double value = loss.compute(Cases.encode(hidden, f), Cases.encode(weight, f),
+        bias == null ? null : MemorySegment.ofArray(bias), targets, rows, h, v,
+        rowLoss == null ? null : MemorySegment.ofArray(rowLoss), MemorySegment.ofArray(gh),
+        MemorySegment.ofArray(gw), gb == null ? null : MemorySegment.ofArray(gb), 1f, false);
+    String d = check("loss", rowLoss == null ? new double[] {value} : Cases.widen(rowLoss), n,
+        "expected_loss", f32);
+    if (d == null) {
+      d = check("grad_hidden", Cases.widen(gh), n, "expected_grad_hidden", f32);
+    }
+    if (d == null) {
+      d = check("grad_weight", Cases.widen(gw), n, "expected_grad_weight", f32);
+    }
+    if (d == null && gb != null) {
+      d = check("grad_bias", Cases.widen(gb), n, "expected_grad_bias", f32);
+    }
+    if (d == null && gb == null && n.has("expected_grad_bias_f64")
+        && !n.get("expected_grad_bias_f64").isNull()) {
+      d = "the case expects a bias gradient but has no bias";
     }
     return d;
   }

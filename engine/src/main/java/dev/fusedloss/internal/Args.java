@@ -51,6 +51,79 @@ public final class Args {
     }
   }
 
+  /** An input segment holding at least {@code n} values of format {@code f}. */
+  public static void input(String name, MemorySegment seg, long n, dev.fusedloss.FloatFormat f) {
+    if (f == dev.fusedloss.FloatFormat.FLOAT32) {
+      input(name, seg, n);
+      return;
+    }
+    if (seg == null) {
+      throw new IllegalArgumentException(name + " must not be null");
+    }
+    accessible(name, seg);
+    long values = seg.byteSize() / f.bytes();
+    if (values < n) {
+      throw new IndexOutOfBoundsException(name + " holds " + values + " " + f.name().toLowerCase()
+          + " values but " + n + " are needed");
+    }
+  }
+
+  /** An optional output segment of format {@code f}. */
+  public static void output(String name, MemorySegment seg, long n, dev.fusedloss.FloatFormat f) {
+    if (seg == null) {
+      return;
+    }
+    input(name, seg, n, f);
+    if (seg.isReadOnly()) {
+      throw new IllegalArgumentException(name + " is read-only");
+    }
+  }
+
+  /** The formats a call takes must be given. */
+  public static void formats(dev.fusedloss.FloatFormat... f) {
+    for (dev.fusedloss.FloatFormat x : f) {
+      if (x == null) {
+        throw new IllegalArgumentException("formats must not be null");
+      }
+    }
+  }
+
+  /**
+   * {@link #pointwise} for buffers in the given formats: the gradient may alias an input of the
+   * same format exactly (each tile is read before it is written), nothing may overlap partially.
+   */
+  public static void pointwise(MemorySegment input, dev.fusedloss.FloatFormat fi,
+      MemorySegment target, dev.fusedloss.FloatFormat ft, long n, MemorySegment lossOut,
+      MemorySegment grad, dev.fusedloss.FloatFormat fg, boolean none, float gradScale) {
+    input("input", input, n, fi);
+    input("target", target, n, ft);
+    output("grad", grad, n, fg);
+    output("lossOut", lossOut, n);
+    if (lossOut != null && !none) {
+      throw new IllegalArgumentException("lossOut is only written with reduction NONE");
+    }
+    finite("gradScale", gradScale);
+    long bi = n * fi.bytes();
+    long bt = n * ft.bytes();
+    long bg = n * fg.bytes();
+    long bl = n * Float.BYTES;
+    inPlace("grad", grad, bg, "input", input, bi);
+    inPlace("grad", grad, bg, "target", target, bt);
+    inPlace("lossOut", lossOut, bl, "input", input, bi);
+    inPlace("lossOut", lossOut, bl, "target", target, bt);
+    disjoint("lossOut", lossOut, bl, "grad", grad, bg);
+  }
+
+  /** Exact aliasing of equal sizes, or no overlap. */
+  private static void inPlace(String outName, MemorySegment out, long outBytes, String inName,
+      MemorySegment in, long inBytes) {
+    if (outBytes == inBytes) {
+      noPartialOverlap(outName, out, outBytes, inName, in, inBytes);
+    } else {
+      disjoint(outName, out, outBytes, inName, in, inBytes);
+    }
+  }
+
   /** An optional output segment: null, or writable and holding at least {@code n} floats. */
   public static void output(String name, MemorySegment seg, long n) {
     if (seg == null) {

@@ -41,4 +41,18 @@ final class PanamaVectorizationProvider extends VectorizationProvider {
   public SoftmaxKernels softmax() {
     return softmax;
   }
+
+  private final FormatKernels formats = new PanamaFormatKernels();
+
+  @Override
+  public FormatKernels formats() {
+    return formats;
+  }
+
+  private final LinearKernels linear = new PanamaLinearKernels();
+
+  @Override
+  public LinearKernels linear() {
+    return linear;
+  }
 }

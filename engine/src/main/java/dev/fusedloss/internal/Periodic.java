@@ -58,6 +58,35 @@ public final class Periodic {
     return new Periodic(1, one, true);
   }
 
+  /**
+   * An empty window of {@code capacity} values (period {@code capacity}), to be filled by {@link
+   * #window(long, int, Periodic)}; owned by one thread.
+   */
+  static Periodic window(int capacity) {
+    return new Periodic(capacity, new float[capacity], false);
+  }
+
+  /**
+   * The weights of elements {@code [origin, origin + len)} as a weight that a kernel run over
+   * {@code [0, len)} reads correctly: this itself when it is all ones, else {@code into} filled
+   * with them ({@code len} ≤ its capacity).
+   */
+  public Periodic window(long origin, int len, Periodic into) {
+    if (ones) {
+      return this;
+    }
+    long at = origin % period;
+    int done = 0;
+    while (done < len) {
+      int run = (int) Math.min(len - done, period - at);
+      MemorySegment.copy(tile, at * Float.BYTES, into.tile, (long) done * Float.BYTES,
+          (long) run * Float.BYTES);
+      done += run;
+      at = 0;
+    }
+    return into;
+  }
+
   /** The weight of element {@code i}. */
   public float at(long i) {
     return tile.getAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, i % period);

@@ -39,6 +39,12 @@ public abstract class VectorizationProvider {
   /** The softmax-family row kernels. */
   public abstract SoftmaxKernels softmax();
 
+  /** Conversions between storage formats and float32 tiles. */
+  public abstract FormatKernels formats();
+
+  /** The matrix product and row sweeps of the fused linear + cross entropy. */
+  public abstract LinearKernels linear();
+
   /** The provider in use, chosen on first call. */
   public static VectorizationProvider get() {
     return Holder.INSTANCE;
@@ -145,6 +151,16 @@ public abstract class VectorizationProvider {
     @Override
     public SoftmaxKernels softmax() {
       return ScalarSoftmaxKernels.INSTANCE;
+    }
+
+    @Override
+    public FormatKernels formats() {
+      return ScalarFormatKernels.INSTANCE;
+    }
+
+    @Override
+    public LinearKernels linear() {
+      return ScalarLinearKernels.INSTANCE;
     }
   }
 }

@@ -1,0 +1,121 @@
+package dev.fusedloss.internal;
+
+import static jdk.incubator.vector.VectorOperators.ADD;
+import static jdk.incubator.vector.VectorOperators.AND;
+import static jdk.incubator.vector.VectorOperators.GE;
+import static jdk.incubator.vector.VectorOperators.I2S;
+import static jdk.incubator.vector.VectorOperators.IS_NAN;
+import static jdk.incubator.vector.VectorOperators.LSHL;
+import static jdk.incubator.vector.VectorOperators.LSHR;
+import static jdk.incubator.vector.VectorOperators.OR;
+import static jdk.incubator.vector.VectorOperators.ZERO_EXTEND_S2I;
+
+import dev.fusedloss.FloatFormat;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Vector conversions: one 16-bit vector of L lanes (half the float shape) widens to one float
+ * vector. bfloat16 is a shift; float16 is decoded with integer operations (its bits shifted into
+ * float position and rescaled by 2^112, exact for subnormals too, with ∞/NaN given the float's
+ * all-ones exponent). Encoding float16 stays with {@link Float#floatToFloat16}, a single
+ * instruction where the CPU has F16C.
+ */
+final class PanamaFormatKernels implements FormatKernels {
+  private static final VectorSpecies<Float> F = PanamaSpecies.F;
+  private static final int L = PanamaSpecies.L;
+  private static final VectorSpecies<Integer> I =
+      VectorSpecies.of(int.class, VectorShape.forBitSize(F.vectorBitSize()));
+  private static final VectorSpecies<Short> S =
+      VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+  private static final ByteOrder NATIVE = PanamaSpecies.NATIVE;
+  private static final ScalarFormatKernels TAIL = ScalarFormatKernels.INSTANCE;
+
+  @Override
+  public void decode(FloatFormat f, MemorySegment src, long from, MemorySegment dst, long dstAt,
+      int len) {
+    int i = 0;
+    int bound = len - (len % L);
+    switch (f) {
+      case FLOAT32 -> {
+        MemorySegment.copy(src, from * 4, dst, dstAt * 4, (long) len * 4);
+        return;
+      }
+      case BFLOAT16 -> {
+        for (; i < bound; i += L) {
+          IntVector w = (IntVector) ShortVector.fromMemorySegment(S, src, (from + i) * 2, NATIVE)
+              .convertShape(ZERO_EXTEND_S2I, I, 0);
+          w.lanewise(LSHL, 16).reinterpretAsFloats().intoMemorySegment(dst, (dstAt + i) * 4, NATIVE);
+        }
+      }
+      case FLOAT16 -> {
+        FloatVector scale = FloatVector.broadcast(F, 0x1p112f);
+        for (; i < bound; i += L) {
+          IntVector h = (IntVector) ShortVector.fromMemorySegment(S, src, (from + i) * 2, NATIVE)
+              .convertShape(ZERO_EXTEND_S2I, I, 0);
+          IntVector sign = h.lanewise(AND, 0x8000).lanewise(LSHL, 16);
+          IntVector em = h.lanewise(AND, 0x7fff);
+          IntVector shifted = em.lanewise(LSHL, 13);
+          VectorMask<Integer> special = em.compare(GE, 0x7c00);
+          FloatVector mag = shifted.reinterpretAsFloats().mul(scale);
+          IntVector bits = mag.reinterpretAsInts()
+              .blend(shifted.lanewise(OR, 0x7f800000), special);
+          bits.lanewise(OR, sign).reinterpretAsFloats()
+              .intoMemorySegment(dst, (dstAt + i) * 4, NATIVE);
+        }
+      }
+    }
+    if (i < len) {
+      ScalarFormatKernels.decodeRange(f, src, from + i, dst, dstAt + i, len - i);
+    }
+  }
+
+  @Override
+  public void encode(FloatFormat f, MemorySegment src, long srcAt, MemorySegment dst, long at,
+      int len, boolean acc) {
+    if (f != FloatFormat.BFLOAT16) {
+      if (f == FloatFormat.FLOAT32 && acc) {
+        int i = 0;
+        for (int bound = len - (len % L); i < bound; i += L) {
+          FloatVector.fromMemorySegment(F, dst, (at + i) * 4, NATIVE)
+              .add(FloatVector.fromMemorySegment(F, src, (srcAt + i) * 4, NATIVE))
+              .intoMemorySegment(dst, (at + i) * 4, NATIVE);
+        }
+        for (; i < len; i++) {
+          long o = (at + i) * 4;
+          dst.set(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, o,
+              dst.get(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, o)
+                  + src.get(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, (srcAt + i) * 4));
+        }
+        return;
+      }
+      TAIL.encode(f, src, srcAt, dst, at, len, acc);
+      return;
+    }
+    int i = 0;
+    for (int bound = len - (len % L); i < bound; i += L) {
+      FloatVector v = FloatVector.fromMemorySegment(F, src, (srcAt + i) * 4, NATIVE);
+      if (acc) {
+        IntVector old = (IntVector) ShortVector.fromMemorySegment(S, dst, (at + i) * 2, NATIVE)
+            .convertShape(ZERO_EXTEND_S2I, I, 0);
+        v = v.add(old.lanewise(LSHL, 16).reinterpretAsFloats());
+      }
+      IntVector b = v.reinterpretAsInts();
+      IntVector rounded = b.add(b.lanewise(LSHR, 16).lanewise(AND, 1)).lanewise(ADD, 0x7fff)
+          .lanewise(LSHR, 16);
+      IntVector quiet = b.lanewise(LSHR, 16).lanewise(OR, 0x40);
+      rounded = rounded.blend(quiet, v.test(IS_NAN).cast(I));
+      ((ShortVector) rounded.convertShape(I2S, S, 0))
+          .intoMemorySegment(dst, (at + i) * 2, NATIVE);
+    }
+    if (i < len) {
+      ScalarFormatKernels.encodeRange(f, src, srcAt + i, dst, at + i, len - i, acc);
+    }
+  }
+}
