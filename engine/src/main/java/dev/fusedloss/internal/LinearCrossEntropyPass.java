@@ -8,23 +8,24 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * The fused linear + cross entropy over validated arguments. Rows are taken in super-blocks of
- * at most {@link #superRows} rows; for each, the vocabulary is swept twice in tiles of {@link
- * #VT} entries. Pass 1 computes each tile's logits {@code z = h·W_tileᵀ (+ bias, soft cap)} and
- * folds them into every row's running max and sum of exponentials (and target logit, logit
- * sum). Pass 2 recomputes the tile's logits, turns them into {@code dz} in place and applies the
- * two other products: {@code dH += dz·W_tile} (rows split between threads) and {@code dW_tile
- * (+)= dzᵀ·h} with {@code db} (vocabulary rows split between threads). Nothing of size N·V
- * exists: the workspace is {@link #workspaceBytes}.
+ * at most {@link #superRows} rows, whose hidden states are transposed once into {@code hᵀ [H,
+ * S]}; for each super-block the vocabulary is swept twice in tiles of {@link #VT} entries, the
+ * tile's logits held transposed, {@code zᵀ = W_tile·hᵀ [VT, S]}, so that the row statistics
+ * run with one batch row per vector lane. Pass 1 folds each tile into every row's running max
+ * and sum of exponentials (and target logit, logit sum). Pass 2 recomputes the tile, turns it
+ * into {@code dzᵀ} in place and applies the two other products: {@code dH += dz·W_tile} (rows
+ * split between threads) and {@code dW_tile (+)= dzᵀ·h} with {@code db} (vocabulary rows split
+ * between threads). Nothing of size N·V exists: the workspace is {@link #workspaceBytes}.
  */
 public final class LinearCrossEntropyPass {
   /** Vocabulary entries per tile: a multiple of 3 vectors at 4, 8 and 16 lanes. */
   public static final int VT = 240;
   private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
   private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED;
-  /** Bytes of per-row state: max (as double), sum of exps, target logit, logit sum, lse. */
-  private static final int ROW_STATE = 5 * Double.BYTES;
-  /** Rows per chunk of a threaded phase (a multiple of the micro-kernel's 4 rows). */
-  private static final int ROW_CHUNK = 32;
+  /** Bytes of per-row state: max, a, b (float); sum of exps, logit sum, target logit, lse. */
+  private static final int ROW_STATE = 3 * Float.BYTES + 4 * Double.BYTES;
+  /** Batch rows per chunk of a threaded phase: 3 vectors of 16 lanes. */
+  private static final int ROW_CHUNK = 48;
   /** Vocabulary rows per chunk of the weight-gradient phase. */
   private static final int VOCAB_CHUNK = 24;
 
@@ -37,22 +38,22 @@ public final class LinearCrossEntropyPass {
   public record Options(int ignoreIndex, float smoothing, float softcap, float zLoss,
       boolean int64) {}
 
-  /** Rows per super-block for hidden size {@code h}: 64 to 1024, about 1M floats of hidden. */
+  /** Rows per super-block for hidden size {@code h}: 64 to 1024, about 512K floats of hᵀ. */
   public static long superRows(long rows, long h) {
-    long s = Math.max(64, Math.min(1024, (1L << 20) / Math.max(1, h)));
+    long s = Math.max(64, Math.min(1024, (1L << 19) / Math.max(1, h)));
     return Math.min(rows, s);
   }
 
   /**
-   * The workspace of a call, in bytes: the transposed weight tile (H·VT floats), the logits tile
-   * of a super-block (S·VT floats), per-row state (40 bytes per row of a super-block), and, for
-   * bfloat16/float16 inputs, the widened weight tile (VT·H floats) and super-block of hidden
-   * states (S·H floats). S ≤ 1024, so this never depends on V and stops growing with N at 1024
-   * rows.
+   * The workspace of a call, in bytes: the transposed hidden states of a super-block (S·H
+   * floats), its transposed logits tile (240·S floats), per-row state (44 bytes per row), and,
+   * for 16-bit inputs, the widened weight tile (240·H floats) and hidden rows (S·H floats).
+   * S ≤ 1024 (about 2^19/H), so this never depends on V and stops growing with N at S rows. The
+   * matrix kernel's per-thread panels (27 KB at 16 lanes) come on top, once per thread.
    */
   public static long workspaceBytes(long rows, long h, FloatFormat f) {
     long s = superRows(rows, h);
-    long bytes = h * VT * Float.BYTES + s * VT * Float.BYTES + s * ROW_STATE;
+    long bytes = s * h * Float.BYTES + (long) VT * s * Float.BYTES + s * ROW_STATE;
     if (f != FloatFormat.FLOAT32) {
       bytes += (long) VT * h * Float.BYTES + s * h * Float.BYTES;
     }
@@ -71,8 +72,6 @@ public final class LinearCrossEntropyPass {
    * writing the row values and gradients asked for.
    */
   public static double run(Call c, Parallelism p, LinearKernels lk, FormatKernels fk) {
-    int threads = c.rows() == 0 ? 1 : p.threadsFor(c.rows() * c.v(), Math.max(
-        Split.ceilDiv(superRows(c.rows(), c.h()), ROW_CHUNK), VT / VOCAB_CHUNK));
     boolean gradients = c.gradHidden() != null || c.gradWeight() != null
         || c.gradBias() != null;
     if (c.rows() == 0) {
@@ -87,6 +86,9 @@ public final class LinearCrossEntropyPass {
       lastWorkspaceBytes = 0;
       return 0;
     }
+    long s = superRows(c.rows(), c.h());
+    int threads = p.threadsFor(c.rows() * c.v() * c.h() / 64,
+        Math.max(Split.ceilDiv(s, ROW_CHUNK), VT / VOCAB_CHUNK));
     long bytes = workspaceBytes(c.rows(), c.h(), c.format());
     try (Arena arena = threads > 1 ? Arena.ofShared() : Arena.ofConfined()) {
       Work w = new Work(c, arena, lk, fk, threads, p);
@@ -107,43 +109,42 @@ public final class LinearCrossEntropyPass {
     final FormatKernels fk;
     final int threads;
     final Parallelism p;
-    final long s;
+    final int s; // rows per super-block: the leading dimension of hᵀ and zᵀ
     final int h;
-    final MemorySegment wt;
-    final MemorySegment z;
-    final MemorySegment state;
+    final MemorySegment hT;
+    final MemorySegment zT;
+    final MemorySegment m;
+    final MemorySegment a;
+    final MemorySegment b;
+    final MemorySegment se;
+    final MemorySegment zs;
+    final MemorySegment zt;
+    final MemorySegment lse;
     final MemorySegment wTile; // widened weight tile (16-bit inputs only)
     final MemorySegment hBlock; // widened hidden rows (16-bit inputs only)
     MemorySegment hs; // the super-block's float32 hidden rows
     long hsOff;
 
-    Work(Call c, Arena a, LinearKernels lk, FormatKernels fk, int threads, Parallelism p) {
+    Work(Call c, Arena arena, LinearKernels lk, FormatKernels fk, int threads, Parallelism p) {
       this.c = c;
       this.lk = lk;
       this.fk = fk;
       this.threads = threads;
       this.p = p;
-      this.s = superRows(c.rows(), c.h());
+      this.s = (int) superRows(c.rows(), c.h());
       this.h = (int) c.h();
-      wt = a.allocate(c.h() * VT * Float.BYTES, 64);
-      z = a.allocate(s * VT * Float.BYTES, 64);
-      state = a.allocate(s * ROW_STATE, 64);
+      hT = arena.allocate((long) s * h * Float.BYTES, 64);
+      zT = arena.allocate((long) VT * s * Float.BYTES, 64);
+      m = arena.allocate((long) s * Float.BYTES, 64);
+      a = arena.allocate((long) s * Float.BYTES, 64);
+      b = arena.allocate((long) s * Float.BYTES, 64);
+      se = arena.allocate((long) s * Double.BYTES, 64);
+      zs = arena.allocate((long) s * Double.BYTES, 64);
+      zt = arena.allocate((long) s * Double.BYTES, 64);
+      lse = arena.allocate((long) s * Double.BYTES, 64);
       boolean half = c.format() != FloatFormat.FLOAT32;
-      wTile = half ? a.allocate((long) VT * h * Float.BYTES, 64) : null;
-      hBlock = half ? a.allocate(s * h * Float.BYTES, 64) : null;
-    }
-
-    // per-row state, indexed by the row within the super-block
-    double max(long r) {
-      return state.getAtIndex(F64, r * 5);
-    }
-
-    double sumExp(long r) {
-      return state.getAtIndex(F64, r * 5 + 1);
-    }
-
-    double lse(long r) {
-      return state.getAtIndex(F64, r * 5 + 4);
+      wTile = half ? arena.allocate((long) VT * h * Float.BYTES, 64) : null;
+      hBlock = half ? arena.allocate((long) s * h * Float.BYTES, 64) : null;
     }
 
     int target(long row) {
@@ -153,54 +154,56 @@ public final class LinearCrossEntropyPass {
     double superBlock(long n0, long n1, boolean gradients) {
       int rows = (int) (n1 - n0);
       if (hBlock != null) {
-        fk.decode(c.format(), c.hidden(), n0 * h, hBlock, 0, (int) ((long) rows * h));
+        fk.decode(c.format(), c.hidden(), n0 * h, hBlock, 0, rows * h);
         hs = hBlock;
         hsOff = 0;
       } else {
         hs = c.hidden();
         hsOff = n0 * h;
       }
+      transpose(rows);
       for (int r = 0; r < rows; r++) {
-        long o = (long) r * 5;
-        state.setAtIndex(F64, o, Double.NEGATIVE_INFINITY);
-        state.setAtIndex(F64, o + 1, 0);
-        state.setAtIndex(F64, o + 2, Double.NaN);
-        state.setAtIndex(F64, o + 3, 0);
+        m.setAtIndex(F32, r, Float.NEGATIVE_INFINITY);
+        se.setAtIndex(F64, r, 0);
+        zs.setAtIndex(F64, r, 0);
+        zt.setAtIndex(F64, r, Double.NaN);
       }
+      Options o = c.opt();
+      boolean sums = o.smoothing() > 0 && !c.logProbs();
       for (long v0 = 0; v0 < c.v(); v0 += VT) {
         int vt = (int) Math.min(VT, c.v() - v0);
-        MemorySegment wSrc = weightTile(v0, vt);
-        long wOff = wTile != null ? 0 : v0 * h;
-        packTransposed(wSrc, wOff, vt);
         long fv0 = v0;
+        long wOff = weightTile(v0, vt);
+        MemorySegment wSrc = wTile != null ? wTile : c.weight();
         run(rows, ROW_CHUNK, (r0, r1) -> {
-          logits(r0, r1, vt, fv0);
+          logits(r0, r1, vt, fv0, wSrc, wOff);
+          lk.tileStats(zT, r0, s, vt, (int) (r1 - r0), m, se, sums ? zs : null, r0);
           for (long r = r0; r < r1; r++) {
-            forwardRow(n0, r, vt, fv0);
+            int t = target(n0 + r);
+            if (t >= fv0 && t < fv0 + vt) {
+              zt.setAtIndex(F64, r, zT.getAtIndex(F32, (t - fv0) * s + r));
+            }
           }
           return 0;
         });
       }
-      Options o = c.opt();
       double eps = o.smoothing();
       double sum = 0;
       for (int r = 0; r < rows; r++) {
-        long st = (long) r * 5;
-        double lse = state.getAtIndex(F64, st) + Math.log(state.getAtIndex(F64, st + 1));
-        state.setAtIndex(F64, st + 4, lse);
+        double l = m.getAtIndex(F32, r) + Math.log(se.getAtIndex(F64, r));
+        lse.setAtIndex(F64, r, l);
         int t = target(n0 + r);
         float value;
         if (t == o.ignoreIndex()) {
           value = 0f;
         } else {
-          double zt = state.getAtIndex(F64, st + 2);
+          double ztr = zt.getAtIndex(F64, r);
           if (c.logProbs()) {
-            double lp = zt - lse;
-            value = (float) lp;
-            sum -= lp;
+            value = (float) (ztr - l);
+            sum -= ztr - l;
           } else {
-            double loss = lse - (1 - eps) * zt - eps / c.v() * state.getAtIndex(F64, st + 3)
-                + o.zLoss() * lse * lse;
+            double loss = l - (1 - eps) * ztr - eps / c.v() * zs.getAtIndex(F64, r)
+                + o.zLoss() * l * l;
             value = (float) loss;
             sum += loss;
           }
@@ -215,130 +218,96 @@ public final class LinearCrossEntropyPass {
       return sum;
     }
 
-    /** The weight rows [v0, v0 + vt) as float32 (the caller's memory, or widened). */
-    MemorySegment weightTile(long v0, int vt) {
-      if (wTile == null) {
-        return c.weight();
-      }
-      fk.decode(c.format(), c.weight(), v0 * h, wTile, 0, vt * h);
-      return wTile;
-    }
-
-    /** wt[p][j] = W[j][p] for the tile: the product's B rows become contiguous. */
-    void packTransposed(MemorySegment w, long off, int vt) {
-      for (int p0 = 0; p0 < h; p0 += 64) {
-        int p1 = Math.min(h, p0 + 64);
-        for (int j = 0; j < vt; j++) {
-          long src = off + (long) j * h;
-          for (int q = p0; q < p1; q++) {
-            wt.setAtIndex(F32, (long) q * VT + j, w.getAtIndex(F32, src + q));
+    /** hᵀ[k][r] = h[r][k] for the super-block's rows, in 64 × 64 blocks. */
+    void transpose(int rows) {
+      for (int r0 = 0; r0 < rows; r0 += 64) {
+        int r1 = Math.min(rows, r0 + 64);
+        for (int k0 = 0; k0 < h; k0 += 64) {
+          int k1 = Math.min(h, k0 + 64);
+          for (int r = r0; r < r1; r++) {
+            long src = hsOff + (long) r * h;
+            for (int k = k0; k < k1; k++) {
+              hT.setAtIndex(F32, (long) k * s + r, hs.getAtIndex(F32, src + k));
+            }
           }
         }
       }
     }
 
-    /** z rows [r0, r1) of the tile: h·W_tileᵀ, plus bias, capped. */
-    void logits(long r0, long r1, int vt, long v0) {
-      lk.gemm((int) (r1 - r0), vt, h, hs, hsOff + r0 * h, h, 1, wt, 0, VT, z, r0 * VT, VT, false);
-      for (long r = r0; r < r1; r++) {
-        lk.biasCap(z, r * VT, vt, c.bias(), v0, c.opt().softcap());
+    /** The float32 weight rows [v0, v0 + vt): their offset in the caller's weight or wTile. */
+    long weightTile(long v0, int vt) {
+      if (wTile == null) {
+        return v0 * h;
       }
+      fk.decode(c.format(), c.weight(), v0 * h, wTile, 0, vt * h);
+      return 0;
     }
 
-    void forwardRow(long n0, long r, int vt, long v0) {
-      long zo = r * VT;
-      long st = r * 5;
-      double m = state.getAtIndex(F64, st);
-      double tileMax = lk.max(z, zo, vt);
-      double se = state.getAtIndex(F64, st + 1);
-      if (tileMax > m || Double.isNaN(tileMax)) {
-        se = m == Double.NEGATIVE_INFINITY ? 0 : se * Math.exp(m - tileMax);
-        m = tileMax;
-      }
-      if (!Double.isNaN(m) && m != Double.NEGATIVE_INFINITY) {
-        se += lk.sumExp(z, zo, vt, (float) m);
-      } else if (Double.isNaN(m)) {
-        se = Double.NaN;
-      }
-      state.setAtIndex(F64, st, m);
-      state.setAtIndex(F64, st + 1, se);
-      if (c.opt().smoothing() > 0) {
-        state.setAtIndex(F64, st + 3, state.getAtIndex(F64, st + 3) + lk.sum(z, zo, vt));
-      }
-      int t = target(n0 + r);
-      if (t >= v0 && t < v0 + vt) {
-        state.setAtIndex(F64, st + 2, z.getAtIndex(F32, zo + t - v0));
-      }
+    /** zᵀ columns [r0, r1) of the tile: W_tile·hᵀ, plus bias, capped. */
+    void logits(long r0, long r1, int vt, long v0, MemorySegment wSrc, long wOff) {
+      int n = (int) (r1 - r0);
+      lk.gemm(vt, n, h, wSrc, wOff, h, 1, hT, r0, s, zT, r0, s, false);
+      lk.tileBiasCap(zT, r0, s, vt, n, c.bias(), v0, c.opt().softcap());
     }
 
     void backward(long n0, int rows) {
       Options o = c.opt();
-      float b = (float) (c.coef() * o.smoothing() / c.v());
+      double eps = o.smoothing();
+      float bAll = (float) (c.coef() * eps / c.v());
+      double targetTerm = c.coef() * ((1 - eps) + eps / c.v());
+      for (int r = 0; r < rows; r++) {
+        boolean ignored = target(n0 + r) == o.ignoreIndex();
+        double l = lse.getAtIndex(F64, r);
+        double ad = c.coef() * (1 + 2 * (double) o.zLoss() * l) / se.getAtIndex(F64, r);
+        a.setAtIndex(F32, r, ignored ? 0f : (float) ad);
+        b.setAtIndex(F32, r, ignored ? 0f : bAll);
+      }
       for (long v0 = 0; v0 < c.v(); v0 += VT) {
         int vt = (int) Math.min(VT, c.v() - v0);
-        MemorySegment wSrc = weightTile(v0, vt);
-        long wOff = wTile != null ? 0 : v0 * h;
-        packTransposed(wSrc, wOff, vt);
         long fv0 = v0;
+        long wOff = weightTile(v0, vt);
+        MemorySegment wSrc = wTile != null ? wTile : c.weight();
         boolean firstTile = v0 == 0;
         run(rows, ROW_CHUNK, (r0, r1) -> {
-          logits(r0, r1, vt, fv0);
+          int n = (int) (r1 - r0);
+          logits(r0, r1, vt, fv0, wSrc, wOff);
+          lk.tileGrad(zT, r0, s, vt, n, m, a, b, r0, o.softcap());
           for (long r = r0; r < r1; r++) {
-            gradRow(n0, r, vt, fv0, b);
+            int t = target(n0 + r);
+            if (t != o.ignoreIndex() && t >= fv0 && t < fv0 + vt) {
+              // in double: a one-class row gets exactly 0
+              double ztr = zt.getAtIndex(F64, r);
+              double ad = c.coef() * (1 + 2 * (double) o.zLoss() * lse.getAtIndex(F64, r))
+                  / se.getAtIndex(F64, r);
+              double g = ad * Math.exp(ztr - m.getAtIndex(F32, r)) - targetTerm;
+              if (o.softcap() > 0) {
+                double u = ztr / o.softcap();
+                g *= 1 - u * u;
+              }
+              zT.setAtIndex(F32, (t - fv0) * s + r, (float) g);
+            }
           }
           if (c.gradHidden() != null) {
-            lk.gemm((int) (r1 - r0), h, vt, z, r0 * VT, VT, 1, wSrc, wOff, h, c.gradHidden(),
-                (n0 + r0) * h, h, c.accumulate() || !firstTile);
+            lk.gemm(n, h, vt, zT, r0, 1, s, wSrc, wOff, h, c.gradHidden(), (n0 + r0) * h, h,
+                c.accumulate() || !firstTile);
           }
           return 0;
         });
         boolean accW = c.accumulate() || n0 > 0;
         run(vt, VOCAB_CHUNK, (j0, j1) -> {
           if (c.gradWeight() != null) {
-            lk.gemm((int) (j1 - j0), h, rows, z, j0, 1, VT, hs, hsOff, h, c.gradWeight(),
+            lk.gemm((int) (j1 - j0), h, rows, zT, j0 * s, s, 1, hs, hsOff, h, c.gradWeight(),
                 (fv0 + j0) * h, h, accW);
           }
           if (c.gradBias() != null) {
             for (long j = j0; j < j1; j++) {
-              double sum = 0;
-              for (long r = 0; r < rows; r++) {
-                sum += z.getAtIndex(F32, r * VT + j);
-              }
+              double sum = lk.sum(zT, j * s, rows);
               float old = accW ? c.gradBias().getAtIndex(F32, fv0 + j) : 0f;
               c.gradBias().setAtIndex(F32, fv0 + j, (float) (old + sum));
             }
           }
           return 0;
         });
-      }
-    }
-
-    /** dz of row r in place: coef·(p·(1 + 2·zLoss·lse) − ε/V − (1−ε)[target]), chained through the cap. */
-    void gradRow(long n0, long r, int vt, long v0, float b) {
-      long zo = r * VT;
-      Options o = c.opt();
-      int t = target(n0 + r);
-      if (t == o.ignoreIndex()) {
-        Args.zero(z, zo, vt);
-        return;
-      }
-      long st = r * 5;
-      double m = state.getAtIndex(F64, st);
-      double lse = state.getAtIndex(F64, st + 4);
-      double se = state.getAtIndex(F64, st + 1);
-      double a = c.coef() * (1 + 2 * o.zLoss() * lse) / se;
-      boolean here = t >= v0 && t < v0 + vt;
-      float zt = here ? z.getAtIndex(F32, zo + t - v0) : 0f;
-      lk.softmaxGrad(z, zo, vt, (float) m, (float) a, b, o.softcap());
-      if (here) {
-        // in double throughout: a one-class row then gets exactly 0
-        double eps = o.smoothing();
-        double g = a * Math.exp(zt - m) - c.coef() * (eps / c.v()) - c.coef() * (1 - eps);
-        if (o.softcap() > 0) {
-          double u = zt / (double) o.softcap();
-          g *= 1 - u * u;
-        }
-        z.setAtIndex(F32, zo + t - v0, (float) g);
       }
     }
 

@@ -18,23 +18,28 @@ public interface LinearKernels {
       MemorySegment b, long bOff, long ldb, MemorySegment c, long cOff, long ldc, boolean acc);
 
   /**
-   * {@code z[off + j] += bias[biasOff + j]} (bias may be null), then, when {@code cap > 0},
-   * {@code z ← cap·tanh(z/cap)}, for j &lt; n.
+   * The column sweeps of a logits tile held transposed, {@code z[j][c] = z[zOff + j·ld + c]} for
+   * vocabulary entries j &lt; vt and rows c &lt; n of the batch (each row one lane): adds
+   * {@code bias[biasOff + j]} (bias may be null) and applies the soft cap when {@code cap > 0}.
    */
-  void biasCap(MemorySegment z, long off, int n, MemorySegment bias, long biasOff, float cap);
-
-  /** The largest of {@code z[off, off + n)} (NaN if any is NaN), n ≥ 1. */
-  float max(MemorySegment z, long off, int n);
-
-  /** {@code Σ exp(z_j − m)} in double, for values ≤ m. */
-  double sumExp(MemorySegment z, long off, int n, float m);
-
-  /** {@code Σ z_j} in double. */
-  double sum(MemorySegment z, long off, int n);
+  void tileBiasCap(MemorySegment z, long zOff, long ld, int vt, int n, MemorySegment bias,
+      long biasOff, float cap);
 
   /**
-   * In place: {@code z_j ← a·exp(z_j − m) − b}, then times {@code 1 − (z_j/cap)²} (the soft cap's
-   * derivative at the capped logit z_j) when {@code cap > 0}.
+   * Folds a tile into each row's running statistics (arrays indexed from {@code at}): max
+   * {@code m} (float), sum of exponentials {@code se} (double, rescaled when the max grows) and,
+   * when {@code zs} is non-null, the sum of logits (double).
    */
-  void softmaxGrad(MemorySegment z, long off, int n, float m, float a, float b, float cap);
+  void tileStats(MemorySegment z, long zOff, long ld, int vt, int n, MemorySegment m,
+      MemorySegment se, MemorySegment zs, long at);
+
+  /**
+   * In place: {@code z[j][c] ← a_c·exp(z[j][c] − m_c) − b_c}, times {@code 1 − (z/cap)²} at the
+   * capped logit when {@code cap > 0} (m, a, b float arrays indexed from {@code at}).
+   */
+  void tileGrad(MemorySegment z, long zOff, long ld, int vt, int n, MemorySegment m,
+      MemorySegment a, MemorySegment b, long at, float cap);
+
+  /** {@code Σ z[off, off + n)} in double, in a fixed order. */
+  double sum(MemorySegment z, long off, int n);
 }

@@ -4,7 +4,7 @@ import static jdk.incubator.vector.VectorOperators.ADD;
 import static jdk.incubator.vector.VectorOperators.AND;
 import static jdk.incubator.vector.VectorOperators.GE;
 import static jdk.incubator.vector.VectorOperators.I2S;
-import static jdk.incubator.vector.VectorOperators.IS_NAN;
+import static jdk.incubator.vector.VectorOperators.GT;
 import static jdk.incubator.vector.VectorOperators.LSHL;
 import static jdk.incubator.vector.VectorOperators.LSHR;
 import static jdk.incubator.vector.VectorOperators.OR;
@@ -110,7 +110,8 @@ final class PanamaFormatKernels implements FormatKernels {
       IntVector rounded = b.add(b.lanewise(LSHR, 16).lanewise(AND, 1)).lanewise(ADD, 0x7fff)
           .lanewise(LSHR, 16);
       IntVector quiet = b.lanewise(LSHR, 16).lanewise(OR, 0x40);
-      rounded = rounded.blend(quiet, v.test(IS_NAN).cast(I));
+      // NaN: magnitude bits above the infinity's (an integer compare: no mask conversion)
+      rounded = rounded.blend(quiet, b.lanewise(AND, 0x7fffffff).compare(GT, 0x7f800000));
       ((ShortVector) rounded.convertShape(I2S, S, 0))
           .intoMemorySegment(dst, (at + i) * 2, NATIVE);
     }

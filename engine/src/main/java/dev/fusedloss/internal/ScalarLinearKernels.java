@@ -24,37 +24,77 @@ final class ScalarLinearKernels implements LinearKernels {
     }
   }
 
+  private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED;
+
   @Override
-  public void biasCap(MemorySegment z, long off, int n, MemorySegment bias, long biasOff,
-      float cap) {
-    for (int j = 0; j < n; j++) {
-      float v = z.getAtIndex(F32, off + j);
-      if (bias != null) {
-        v += bias.getAtIndex(F32, biasOff + j);
+  public void tileBiasCap(MemorySegment z, long zOff, long ld, int vt, int n, MemorySegment bias,
+      long biasOff, float cap) {
+    for (int j = 0; j < vt; j++) {
+      float bj = bias == null ? 0f : bias.getAtIndex(F32, biasOff + j);
+      for (int c = 0; c < n; c++) {
+        long o = zOff + j * ld + c;
+        float v = z.getAtIndex(F32, o) + bj;
+        if (cap > 0) {
+          v = (float) (cap * Math.tanh((double) v / cap));
+        }
+        z.setAtIndex(F32, o, v);
       }
-      if (cap > 0) {
-        v = (float) (cap * Math.tanh((double) v / cap));
-      }
-      z.setAtIndex(F32, off + j, v);
     }
   }
 
   @Override
-  public float max(MemorySegment z, long off, int n) {
-    float m = Float.NEGATIVE_INFINITY;
-    for (int j = 0; j < n; j++) {
-      m = Math.max(m, z.getAtIndex(F32, off + j));
+  public void tileStats(MemorySegment z, long zOff, long ld, int vt, int n, MemorySegment m,
+      MemorySegment se, MemorySegment zs, long at) {
+    for (int c = 0; c < n; c++) {
+      float old = m.getAtIndex(F32, at + c);
+      float mx = Float.NEGATIVE_INFINITY;
+      double sz = 0;
+      for (int j = 0; j < vt; j++) {
+        float v = z.getAtIndex(F32, zOff + j * ld + c);
+        mx = Float.isNaN(v) || Float.isNaN(mx) ? Float.NaN : Math.max(mx, v);
+        sz += v;
+      }
+      float mNew = Float.isNaN(old) || Float.isNaN(mx) ? Float.NaN : Math.max(old, mx);
+      double s = rescale(se.getAtIndex(F64, at + c), old, mNew);
+      if (mNew != Float.NEGATIVE_INFINITY) {
+        for (int j = 0; j < vt; j++) {
+          s += Math.exp((double) z.getAtIndex(F32, zOff + j * ld + c) - mNew);
+        }
+      }
+      m.setAtIndex(F32, at + c, mNew);
+      se.setAtIndex(F64, at + c, s);
+      if (zs != null) {
+        zs.setAtIndex(F64, at + c, zs.getAtIndex(F64, at + c) + sz);
+      }
     }
-    return m;
+  }
+
+  /** A running sum of exponentials after the max moves from {@code old} to {@code m}. */
+  static double rescale(double se, float old, float m) {
+    if (Float.isNaN(m)) {
+      return Double.NaN;
+    }
+    return old == Float.NEGATIVE_INFINITY ? 0 : old == m ? se : se * Math.exp((double) old - m);
   }
 
   @Override
-  public double sumExp(MemorySegment z, long off, int n, float m) {
-    double s = 0;
-    for (int j = 0; j < n; j++) {
-      s += Math.exp((double) z.getAtIndex(F32, off + j) - m);
+  public void tileGrad(MemorySegment z, long zOff, long ld, int vt, int n, MemorySegment m,
+      MemorySegment a, MemorySegment b, long at, float cap) {
+    for (int c = 0; c < n; c++) {
+      float mc = m.getAtIndex(F32, at + c);
+      float ac = a.getAtIndex(F32, at + c);
+      float bc = b.getAtIndex(F32, at + c);
+      for (int j = 0; j < vt; j++) {
+        long o = zOff + j * ld + c;
+        float v = z.getAtIndex(F32, o);
+        float g = ac * (float) Math.exp(v - mc) - bc;
+        if (cap > 0) {
+          float u = v / cap;
+          g *= 1f - u * u;
+        }
+        z.setAtIndex(F32, o, g);
+      }
     }
-    return s;
   }
 
   @Override
@@ -64,18 +104,5 @@ final class ScalarLinearKernels implements LinearKernels {
       s += z.getAtIndex(F32, off + j);
     }
     return s;
-  }
-
-  @Override
-  public void softmaxGrad(MemorySegment z, long off, int n, float m, float a, float b, float cap) {
-    for (int j = 0; j < n; j++) {
-      float v = z.getAtIndex(F32, off + j);
-      float g = a * (float) Math.exp(v - m) - b;
-      if (cap > 0) {
-        float u = v / cap;
-        g *= 1f - u * u;
-      }
-      z.setAtIndex(F32, off + j, g);
-    }
   }
 }

@@ -197,6 +197,14 @@ class FusedLinearProperties {
     }
   }
 
+  /** Rows beyond one super-block (1024 rows at small H): dW and db add up across blocks. */
+  @Test
+  void severalSuperBlocksMatchTheOracle() {
+    for (int flags : new int[] {2 | 4 | 32, 2 | 64 | 128 | 256, 2 | 4 | 512, 8 | 2 | 512 | 256}) {
+      check(2100, 5, 260, 99 + flags, flags);
+    }
+  }
+
   @Test
   void logProbsMatchTheOracle() {
     qt().withExamples(Seeds.examples(30)).withFixedSeed(Seeds.seed())
