@@ -303,11 +303,36 @@ public abstract sealed class ElementwiseLoss extends LossBase
   }
 
   /**
-   * [from, to) tile by tile through float32 scratch; with {@code check}, nothing is written and
-   * the first non-finite value throws.
+   * The shape of a memory-bound point-wise loss for the fused 16-bit loop ({kind, thr, div, b,
+   * c}, see {@link FormatKernels#pointwise}), or null: those losses read and write 16-bit values
+   * in registers, where the round trip through a tile would cost more than the bytes saved.
+   */
+  float[] pointwiseShape() {
+    return null;
+  }
+
+  /**
+   * [from, to) tile by tile through float32 scratch (or, for a memory-bound point-wise loss on
+   * the Vector API path, in one fused loop); with {@code check}, nothing is written and the
+   * first non-finite value throws.
    */
   private double tiles(MemorySegment input, MemorySegment target, long from, long to,
       MemorySegment lossOut, MemorySegment grad, float coef, boolean acc, boolean check) {
+    float[] shape = pointwiseShape();
+    int lanes = formats.pointwiseLanes();
+    if (!check && shape != null && lanes > 0) {
+      long end = from + (to - from) / lanes * lanes;
+      double sum = formats.pointwise(shape, inputFormat, input, targetFormat, target, from, end,
+          lossOut, gradFormat, grad, coef, acc);
+      return end == to ? sum : sum + tiles(input, target, end, to, lossOut, grad, coef, acc,
+          false, null);
+    }
+    return tiles(input, target, from, to, lossOut, grad, coef, acc, check, null);
+  }
+
+  private double tiles(MemorySegment input, MemorySegment target, long from, long to,
+      MemorySegment lossOut, MemorySegment grad, float coef, boolean acc, boolean check,
+      Void viaScratch) {
     FormatScratch s = FormatScratch.get(FormatScratch.TILE, FormatScratch.TILE);
     FormatKernels fk = formats;
     double sum = 0;

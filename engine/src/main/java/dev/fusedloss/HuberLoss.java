@@ -14,6 +14,7 @@ import java.lang.foreign.MemorySegment;
  */
 public final class HuberLoss extends ElementwiseLoss {
   private final float delta;
+  private final float[] shape;
 
   private HuberLoss(Reduction reduction, float delta) {
     super(reduction);
@@ -21,6 +22,7 @@ public final class HuberLoss extends ElementwiseLoss {
       throw new IllegalArgumentException("delta must be finite and > 0, got " + delta);
     }
     this.delta = delta;
+    this.shape = new float[] {2, delta, 1f, delta, 0.5f * delta};
   }
 
   /**
@@ -46,6 +48,11 @@ public final class HuberLoss extends ElementwiseLoss {
   @Override
   public HuberLoss withParallelism(Parallelism parallelism) {
     return copyWith(parallelism);
+  }
+
+  @Override
+  float[] pointwiseShape() {
+    return shape;
   }
 
   @Override

@@ -30,6 +30,13 @@ public final class L1Loss extends ElementwiseLoss {
     return copyWith(parallelism);
   }
 
+  private static final float[] SHAPE = new float[] {1, 0, 0, 0, 0};
+
+  @Override
+  float[] pointwiseShape() {
+    return SHAPE;
+  }
+
   @Override
   double kernel(ElementwiseKernels k, MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc) {

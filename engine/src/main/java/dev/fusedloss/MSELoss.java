@@ -32,6 +32,13 @@ public final class MSELoss extends ElementwiseLoss {
     return copyWith(parallelism);
   }
 
+  private static final float[] SHAPE = new float[] {0, 0, 0, 0, 0};
+
+  @Override
+  float[] pointwiseShape() {
+    return SHAPE;
+  }
+
   @Override
   double kernel(ElementwiseKernels k, MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc) {

@@ -19,6 +19,7 @@ import java.lang.foreign.MemorySegment;
 public final class SmoothL1Loss extends ElementwiseLoss {
   private final float beta;
   private final float c;
+  private final float[] shape;
 
   private SmoothL1Loss(Reduction reduction, float beta) {
     super(reduction);
@@ -27,6 +28,7 @@ public final class SmoothL1Loss extends ElementwiseLoss {
     }
     this.beta = beta;
     this.c = 0.5f * beta;
+    this.shape = new float[] {2, beta, beta, 1f, c};
   }
 
   /**
@@ -52,6 +54,11 @@ public final class SmoothL1Loss extends ElementwiseLoss {
   @Override
   public SmoothL1Loss withParallelism(Parallelism parallelism) {
     return copyWith(parallelism);
+  }
+
+  @Override
+  float[] pointwiseShape() {
+    return shape;
   }
 
   @Override

@@ -28,4 +28,20 @@ public interface FormatKernels {
   /** As {@link #encode(FloatFormat, MemorySegment, MemorySegment, long, int, boolean)} from {@code src[srcAt, srcAt + len)}. */
   void encode(FloatFormat f, MemorySegment src, long srcAt, MemorySegment dst, long at, int len,
       boolean acc);
+
+  /**
+   * Vector lanes of {@link #pointwise}, or 0 when this implementation has no fused point-wise
+   * loop (the scalar one: there tiles cost little next to the arithmetic).
+   */
+  int pointwiseLanes();
+
+  /**
+   * The memory-bound point-wise losses with each buffer read and written in its own format, in
+   * registers, over [from, to) (a multiple of {@link #pointwiseLanes} long): {@code shape} is
+   * {kind, thr, div, b, c} with kind 0 = MSE, 1 = L1, 2 = the Huber/SmoothL1 shape of {@link
+   * ElementwiseKernels#robust}. Per-element losses are float32. Returns the sum of the losses.
+   */
+  double pointwise(float[] shape, FloatFormat fx, MemorySegment x, FloatFormat fy,
+      MemorySegment y, long from, long to, MemorySegment loss, FloatFormat fg,
+      MemorySegment grad, float coef, boolean acc);
 }

@@ -119,4 +119,104 @@ final class PanamaFormatKernels implements FormatKernels {
       ScalarFormatKernels.encodeRange(f, src, srcAt + i, dst, at + i, len - i, acc);
     }
   }
+
+  @Override
+  public int pointwiseLanes() {
+    return L;
+  }
+
+  /** L values of format f from index i, widened (inlined into the loops below). */
+  private static FloatVector in(MemorySegment s, long i, FloatFormat f) {
+    if (f == FloatFormat.FLOAT32) {
+      return FloatVector.fromMemorySegment(F, s, i * 4, NATIVE);
+    }
+    IntVector h = (IntVector) ShortVector.fromMemorySegment(S, s, i * 2, NATIVE)
+        .convertShape(ZERO_EXTEND_S2I, I, 0);
+    if (f == FloatFormat.BFLOAT16) {
+      return h.lanewise(LSHL, 16).reinterpretAsFloats();
+    }
+    IntVector em = h.lanewise(AND, 0x7fff);
+    IntVector shifted = em.lanewise(LSHL, 13);
+    IntVector bits = shifted.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts()
+        .blend(shifted.lanewise(OR, 0x7f800000), em.compare(GE, 0x7c00));
+    return bits.lanewise(OR, h.lanewise(AND, 0x8000).lanewise(LSHL, 16)).reinterpretAsFloats();
+  }
+
+  /** Stores (or adds to the stored values) v in format f from index i (bf16: nearest even). */
+  private static void out(FloatVector v, MemorySegment s, long i, FloatFormat f, boolean acc) {
+    if (f == FloatFormat.FLOAT32) {
+      if (acc) {
+        v = v.add(FloatVector.fromMemorySegment(F, s, i * 4, NATIVE));
+      }
+      v.intoMemorySegment(s, i * 4, NATIVE);
+      return;
+    }
+    if (acc) {
+      v = v.add(in(s, i, f));
+    }
+    if (f == FloatFormat.BFLOAT16) {
+      IntVector b = v.reinterpretAsInts();
+      IntVector r = b.add(b.lanewise(LSHR, 16).lanewise(AND, 1)).lanewise(ADD, 0x7fff)
+          .lanewise(LSHR, 16)
+          .blend(b.lanewise(LSHR, 16).lanewise(OR, 0x40),
+              b.lanewise(AND, 0x7fffffff).compare(GT, 0x7f800000));
+      ((ShortVector) r.convertShape(I2S, S, 0)).intoMemorySegment(s, i * 2, NATIVE);
+      return;
+    }
+    for (int l = 0; l < L; l++) { // float16: the F16C instruction, lane by lane
+      s.setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, i + l,
+          Float.floatToFloat16(v.lane(l)));
+    }
+  }
+
+  @Override
+  public double pointwise(float[] shape, FloatFormat fx, MemorySegment x, FloatFormat fy,
+      MemorySegment y, long from, long to, MemorySegment loss, FloatFormat fg,
+      MemorySegment grad, float coef, boolean acc) {
+    int kind = (int) shape[0];
+    float thr = shape[1];
+    float div = shape[2];
+    float b = shape[3];
+    float c = shape[4];
+    float gb = b * coef;
+    float c2 = 2f * coef;
+    FloatVector zero = FloatVector.zero(F);
+    jdk.incubator.vector.DoubleVector s =
+        jdk.incubator.vector.DoubleVector.zero(PanamaSpecies.D);
+    for (long i = from; i < to; i += L) {
+      FloatVector d = in(x, i, fx).sub(in(y, i, fy));
+      FloatVector l;
+      FloatVector g;
+      // the formulas of PanamaElementwiseKernels.mse / l1 / robust
+      if (kind == 0) {
+        l = d.mul(d);
+        g = d.mul(c2);
+      } else if (kind == 1) {
+        l = d.lanewise(jdk.incubator.vector.VectorOperators.ABS);
+        g = zero.blend(coef, d.compare(GT, 0f))
+            .blend(-coef, d.compare(jdk.incubator.vector.VectorOperators.LT, 0f))
+            .blend(d, d.test(jdk.incubator.vector.VectorOperators.IS_NAN));
+      } else {
+        FloatVector ad = d.lanewise(jdk.incubator.vector.VectorOperators.ABS);
+        VectorMask<Float> quad = ad.compare(jdk.incubator.vector.VectorOperators.LT, thr);
+        FloatVector q = d.div(div);
+        l = ad.sub(c).mul(b).blend(q.mul(0.5f).mul(d), quad);
+        g = zero.blend(gb, d.compare(GT, 0f))
+            .blend(-gb, d.compare(jdk.incubator.vector.VectorOperators.LT, 0f))
+            .blend(d, d.test(jdk.incubator.vector.VectorOperators.IS_NAN))
+            .blend(q.mul(coef), quad);
+      }
+      s = s.add((jdk.incubator.vector.DoubleVector) l.convertShape(
+          jdk.incubator.vector.VectorOperators.F2D, PanamaSpecies.D, 0))
+          .add((jdk.incubator.vector.DoubleVector) l.convertShape(
+              jdk.incubator.vector.VectorOperators.F2D, PanamaSpecies.D, 1));
+      if (loss != null) {
+        l.intoMemorySegment(loss, i * 4, NATIVE);
+      }
+      if (grad != null) {
+        out(g, grad, i, fg, acc);
+      }
+    }
+    return s.reduceLanes(ADD);
+  }
 }

@@ -75,4 +75,16 @@ final class ScalarFormatKernels implements FormatKernels {
       }
     }
   }
+
+  @Override
+  public int pointwiseLanes() {
+    return 0;
+  }
+
+  @Override
+  public double pointwise(float[] shape, FloatFormat fx, MemorySegment x, FloatFormat fy,
+      MemorySegment y, long from, long to, MemorySegment loss, FloatFormat fg,
+      MemorySegment grad, float coef, boolean acc) {
+    throw new UnsupportedOperationException("no fused point-wise loop on the scalar path");
+  }
 }
