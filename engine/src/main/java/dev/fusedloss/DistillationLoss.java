@@ -2,6 +2,7 @@ package dev.fusedloss;
 
 import dev.fusedloss.internal.Args;
 import dev.fusedloss.internal.RowArgs;
+import dev.fusedloss.internal.RowTiles;
 import dev.fusedloss.internal.Split;
 import dev.fusedloss.internal.SoftmaxKernels;
 import dev.fusedloss.internal.VectorizationProvider;
@@ -61,6 +62,24 @@ public final class DistillationLoss extends LossBase {
   }
 
   /**
+   * This loss reading its inputs and writing the gradient in the given formats (all {@link
+   * FloatFormat#FLOAT32} by default). With a 16-bit format, whole rows are widened into a
+   * per-thread float32 scratch (about 8192 values at a time, one row when longer; kept for the
+   * thread's life), the float32 kernel runs there and the gradient rows are rounded to {@code
+   * grad}'s format (nearest even; accumulating, the float32 sum is rounded once). Row losses
+   * are float32; sizes are checked in values of each buffer's format.
+   *
+   * @param input the format of the input rows
+   * @param target the format of the teacher logits
+   * @param grad the format of the gradient
+   * @return a copy of this loss with those formats
+   * @throws IllegalArgumentException if a format is null
+   */
+  public DistillationLoss withFormats(FloatFormat input, FloatFormat target, FloatFormat grad) {
+    return copyWithFormats(input, target, grad);
+  }
+
+  /**
    * This loss with another parallelism.
    *
    * @throws IllegalArgumentException if {@code parallelism} is null
@@ -108,17 +127,30 @@ public final class DistillationLoss extends LossBase {
       long classes, MemorySegment lossOut, MemorySegment grad, float gradScale,
       boolean accumulate) {
     long span = RowArgs.shape(rows, classes, rowStride);
-    Args.input("student", student, span);
-    Args.input("teacher", teacher, span);
-    Args.finite("gradScale", gradScale);
-    RowArgs.outputs(student, "student", teacher, "teacher", span * Float.BYTES, span, rows,
-        lossOut, grad, reduction == Reduction.NONE);
-    if (grad != null) {
-      // the gradient sweep reads the teacher row after writing: only the student may be aliased
-      Args.disjoint("grad", grad, span * Float.BYTES, "teacher", teacher, span * Float.BYTES);
+    if (formatted) {
+      RowTiles.check(student, "student", inputFormat, span, rows, teacher,
+          span * targetFormat.bytes(), targetFormat, lossOut, grad, gradFormat,
+          reduction == Reduction.NONE, gradScale);
+    } else {
+      Args.input("student", student, span);
+      Args.input("teacher", teacher, span);
+      Args.finite("gradScale", gradScale);
+      RowArgs.outputs(student, "student", teacher, "teacher", span * Float.BYTES, span, rows,
+          lossOut, grad, reduction == Reduction.NONE);
+      if (grad != null) {
+        // the gradient sweep reads the teacher row after writing: only the student may alias
+        Args.disjoint("grad", grad, span * Float.BYTES, "teacher", teacher, span * Float.BYTES);
+      }
     }
     double denom = reduction == Reduction.BATCH_MEAN ? rows : 1;
     float coef = (float) (gradScale / denom);
+    if (formatted) {
+      RowTiles.Kernel k = (x, t, st, c, r0, r1, l, g, cf, acc) ->
+          kernels.distillation(x, t, st, c, r0, r1, l, g, cf, acc, temperature);
+      return RowTiles.run(new RowTiles.Call(k, inputFormat, student, rowStride, rows, classes,
+          teacher, 0, targetFormat, lossOut, grad, gradFormat), coef, accumulate, parallelism(),
+          VectorizationProvider.get().formats()) / denom;
+    }
     long chunk = Split.rowChunk(rows, classes);
     int threads = Split.threads(parallelism(), rows * classes, rows, chunk, student, teacher, lossOut,
         grad);

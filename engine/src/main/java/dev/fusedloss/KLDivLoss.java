@@ -3,6 +3,7 @@ package dev.fusedloss;
 import dev.fusedloss.internal.Args;
 import dev.fusedloss.internal.ElementwiseKernels;
 import dev.fusedloss.internal.RowArgs;
+import dev.fusedloss.internal.RowTiles;
 import dev.fusedloss.internal.Split;
 import dev.fusedloss.internal.VectorizationProvider;
 import java.lang.foreign.MemorySegment;
@@ -46,6 +47,24 @@ public final class KLDivLoss extends LossBase {
   }
 
   /**
+   * This loss reading its inputs and writing the gradient in the given formats (all {@link
+   * FloatFormat#FLOAT32} by default). With a 16-bit format, whole rows are widened into a
+   * per-thread float32 scratch (about 8192 values at a time, one row when longer; kept for the
+   * thread's life), the float32 kernel runs there and the gradient rows are rounded to {@code
+   * grad}'s format (nearest even; accumulating, the float32 sum is rounded once). Row losses
+   * are float32; sizes are checked in values of each buffer's format.
+   *
+   * @param input the format of the input rows
+   * @param target the format of the targets
+   * @param grad the format of the gradient
+   * @return a copy of this loss with those formats
+   * @throws IllegalArgumentException if a format is null
+   */
+  public KLDivLoss withFormats(FloatFormat input, FloatFormat target, FloatFormat grad) {
+    return copyWithFormats(input, target, grad);
+  }
+
+  /**
    * This loss with another parallelism.
    *
    * @throws IllegalArgumentException if {@code parallelism} is null
@@ -81,13 +100,26 @@ public final class KLDivLoss extends LossBase {
   public double compute(MemorySegment input, MemorySegment target, long rows, long classes,
       MemorySegment lossOut, MemorySegment grad, float gradScale, boolean accumulate) {
     long n = RowArgs.shape(rows, classes, classes);
-    Args.pointwise(input, target, n, lossOut, grad, reduction == Reduction.NONE, gradScale);
+    if (formatted) {
+      Args.pointwise(input, inputFormat, target, targetFormat, n, lossOut, grad, gradFormat,
+          reduction == Reduction.NONE, gradScale);
+    } else {
+      Args.pointwise(input, target, n, lossOut, grad, reduction == Reduction.NONE, gradScale);
+    }
     double denom = switch (reduction) {
       case BATCH_MEAN -> rows;
       case MEAN -> (double) n;
       default -> 1;
     };
     float coef = (float) (gradScale / denom);
+    if (formatted) {
+      // element-wise: rows of one value, so the row tiles carry per-element losses
+      RowTiles.Kernel k = (x, t, st, c, r0, r1, l, g, cf, acc) -> kernels.klDiv(x, t, r0, r1, l,
+          g, cf, acc, logTarget);
+      return RowTiles.run(new RowTiles.Call(k, inputFormat, input, 1, n, 1, target, 0,
+          targetFormat, lossOut, grad, gradFormat), coef, accumulate, parallelism(),
+          VectorizationProvider.get().formats()) / denom;
+    }
     long chunk = Split.elementChunk(n);
     int threads = Split.threads(parallelism(), n, n, chunk, input, target, lossOut, grad);
     double sum = 0;

@@ -2,6 +2,7 @@ package dev.fusedloss;
 
 import dev.fusedloss.internal.Args;
 import dev.fusedloss.internal.RowArgs;
+import dev.fusedloss.internal.RowTiles;
 import dev.fusedloss.internal.Split;
 import dev.fusedloss.internal.SoftmaxKernels;
 import dev.fusedloss.internal.VectorizationProvider;
@@ -49,6 +50,24 @@ public final class NLLLoss extends LossBase {
    */
   public static Builder builder() {
     return new Builder();
+  }
+
+  /**
+   * This loss reading its inputs and writing the gradient in the given formats (all {@link
+   * FloatFormat#FLOAT32} by default). With a 16-bit format, whole rows are widened into a
+   * per-thread float32 scratch (about 8192 values at a time, one row when longer; kept for the
+   * thread's life), the float32 kernel runs there and the gradient rows are rounded to {@code
+   * grad}'s format (nearest even; accumulating, the float32 sum is rounded once). Row losses
+   * are float32; sizes are checked in values of each buffer's format.
+   *
+   * @param input the format of the input rows
+   * @param target ignored (class-index targets)
+   * @param grad the format of the gradient
+   * @return a copy of this loss with those formats
+   * @throws IllegalArgumentException if a format is null
+   */
+  public NLLLoss withFormats(FloatFormat input, FloatFormat target, FloatFormat grad) {
+    return copyWithFormats(input, target, grad);
   }
 
   /**
@@ -105,10 +124,26 @@ public final class NLLLoss extends LossBase {
   private double compute(MemorySegment logProbs, long rowStride, MemorySegment targets,
       boolean int64, long rows, long classes, MemorySegment lossOut, MemorySegment grad,
       float gradScale, boolean accumulate) {
-    RowArgs.classIndexCall(logProbs, "logProbs", rowStride, targets, int64, rows, classes, "weight",
-        weight, gradScale, lossOut, grad, reduction == Reduction.NONE);
+    if (formatted) {
+      RowArgs.targets(targets, rows, int64);
+      RowArgs.perClass("weight", weight, classes);
+      RowTiles.check(logProbs, "logProbs", inputFormat, RowArgs.shape(rows, classes, rowStride),
+          rows, targets, rows * (int64 ? Long.BYTES : Integer.BYTES), null, lossOut, grad,
+          gradFormat, reduction == Reduction.NONE, gradScale);
+    } else {
+      RowArgs.classIndexCall(logProbs, "logProbs", rowStride, targets, int64, rows, classes,
+          "weight", weight, gradScale, lossOut, grad, reduction == Reduction.NONE);
+    }
     double norm = RowArgs.normalizer(targets, int64, rows, classes, ignoreIndex, weight);
     float coef = reduction == Reduction.MEAN ? RowArgs.meanCoef(gradScale, norm) : gradScale;
+    if (formatted) {
+      RowTiles.Kernel k = (x, t, st, c, r0, r1, l, g, cf, acc) ->
+          kernels.nll(x, t, st, c, r0, r1, l, g, cf, acc, weightSeg, ignoreIndex, int64);
+      double sum = RowTiles.run(new RowTiles.Call(k, inputFormat, logProbs, rowStride, rows,
+          classes, targets, int64 ? Long.BYTES : Integer.BYTES, null, lossOut, grad, gradFormat),
+          coef, accumulate, parallelism(), VectorizationProvider.get().formats());
+      return reduction == Reduction.MEAN ? sum / norm : sum;
+    }
     long chunk = Split.rowChunk(rows, classes);
     int threads = Split.threads(parallelism(), rows * classes, rows, chunk, logProbs, targets, lossOut,
         grad);

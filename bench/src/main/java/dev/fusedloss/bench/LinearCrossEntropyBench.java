@@ -44,8 +44,8 @@ import org.openjdk.jmh.annotations.Warmup;
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
-@Warmup(iterations = 2, time = 4)
-@Measurement(iterations = 3, time = 6)
+@Warmup(iterations = 4, time = 8)
+@Measurement(iterations = 3, time = 8)
 @Fork(value = 1, jvmArgsAppend = {"--add-modules=jdk.incubator.vector", "-Xmx4g"})
 public class LinearCrossEntropyBench {
   /** FMA steps per {@code fmaPeak} call. */

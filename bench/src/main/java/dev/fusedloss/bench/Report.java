@@ -297,6 +297,8 @@ public final class Report {
     elementwise(md);
     softmax(md);
     rowLosses(md);
+    sixteenBit(md);
+    linear(md);
     threads(md);
     md.append("\n## Allocation\n\n");
     if (flags.isEmpty()) {
@@ -396,6 +398,105 @@ public final class Report {
     }
   }
 
+  void sixteenBit(StringBuilder md) {
+    Result mse32 = find("SixteenBitBench", "mseFloat32");
+    Result mse16 = find("SixteenBitBench", "mseBf16");
+    if (mse32 == null || mse16 == null) {
+      return;
+    }
+    Result copyMse = find("SixteenBitBench", "copyBf16Mse");
+    Result ce32 = find("SixteenBitBench", "ceFloat32");
+    Result ce16 = find("SixteenBitBench", "ceBf16");
+    Result ce16g32 = find("SixteenBitBench", "ceBf16GradFloat32");
+    Result copyCe = find("SixteenBitBench", "copyBf16Ce");
+    md.append("\n## bfloat16 buffers against float32 (one thread)\n\n")
+        .append("`copy` floors move the bytes of the bfloat16 call: MSE reads two 32 MB ")
+        .append("buffers and writes one; cross entropy reads the 262 MB of logits and writes ")
+        .append("as many. The cross-entropy exp floor is the float32 one (same element count).")
+        .append("\n\n| workload | µs | × float32 (faster) | ÷ copy of its bytes | B/op |\n")
+        .append("| --- | ---: | ---: | ---: | ---: |\n");
+    md.append("| MSE 16M float32 | ").append(time(mse32)).append(" | 1.00× | — | ")
+        .append(alloc(mse32, copyMse)).append(" |\n");
+    md.append("| MSE 16M bfloat16 in, bfloat16 gradient | ").append(time(mse16)).append(" | ")
+        .append(ratio(mse32, mse16)).append(" | ").append(ratio(mse16, copyMse)).append(" | ")
+        .append(alloc(mse16, copyMse)).append(" |\n");
+    if (ce32 != null) {
+      Result exp = find("CrossEntropyBench", "exp", "shape", "4096x32000");
+      md.append("| CE 4096×32000 float32 | ").append(time(ce32)).append(" | 1.00× | — | ")
+          .append(alloc(ce32, copyCe)).append(" |\n");
+      md.append("| CE 4096×32000 bfloat16, bfloat16 gradient | ").append(time(ce16))
+          .append(" | ").append(ratio(ce32, ce16)).append(" | ").append(ratio(ce16, copyCe))
+          .append(exp == null ? "" : " (÷ exp " + ratio(ce16, exp) + ")").append(" | ")
+          .append(alloc(ce16, copyCe)).append(" |\n");
+      md.append("| CE 4096×32000 bfloat16, float32 gradient | ").append(time(ce16g32))
+          .append(" | ").append(ratio(ce32, ce16g32)).append(" | — | ")
+          .append(alloc(ce16g32, copyCe)).append(" |\n");
+    }
+  }
+
+  /** Flops of one product at shape N×H×V. */
+  static double productFlops(String shape) {
+    long[] s = shape(shape);
+    return 2.0 * s[0] * s[1] * s[2];
+  }
+
+  static String gflops(double flops, Result r) {
+    return r == null ? "—" : f(flops / (r.us * 1e3));
+  }
+
+  void linear(StringBuilder md) {
+    Set<String> shapes = values("LinearCrossEntropyBench", "shape");
+    if (shapes.isEmpty()) {
+      return;
+    }
+    Result peak = find("LinearCrossEntropyBench", "fmaPeak");
+    double peakGf = peak == null ? Double.NaN
+        : 24.0 * lanes() * LinearCrossEntropyBench.ITER / (peak.us * 1e3);
+    md.append("\n## Fused linear + cross entropy (language-model head, one thread)\n\n")
+        .append("![GFLOP/s against the FMA roof](linear-gflops.png)\n\n")
+        .append("Shapes are N × H × V (rows, hidden size, vocabulary). One product is 2·N·H·V ")
+        .append("flops; `fused` (forward and backward, all three gradients) computes four: the ")
+        .append("logits twice (a log-sum-exp sweep, then the gradient sweep), dH and dW. ")
+        .append("`threeGemms` runs the unfused path's three products with our kernel on full ")
+        .append("matrices (it holds the N·V logits). GFLOP/s = the call's product flops ÷ time. ")
+        .append("FMA roof: ").append(f(peakGf)).append(" GFLOP/s (12 independent FMA chains in ")
+        .append("registers).\n\n")
+        .append("| shape | gemm µs | gemm GFLOP/s | 3 GEMMs µs | fused µs | fused GFLOP/s (4 ")
+        .append("products) | fused ÷ 3 GEMMs | fused bf16 µs | forward only µs | PyTorch 1 ")
+        .append("thread µs | × PyTorch | PyTorch 2 threads µs |\n")
+        .append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for (String shape : shapes) {
+      double fl = productFlops(shape);
+      Result gemm = find("LinearCrossEntropyBench", "gemm", "shape", shape);
+      Result three = find("LinearCrossEntropyBench", "threeGemms", "shape", shape);
+      Result fused = find("LinearCrossEntropyBench", "fused", "shape", shape);
+      Result bf16 = find("LinearCrossEntropyBench", "fusedBf16", "shape", shape);
+      Result fwd = find("LinearCrossEntropyBench", "forwardOnly", "shape", shape);
+      Result t1 = find("PyTorchLinearBench", "step", "shape", shape, "threads", "1");
+      Result t2 = find("PyTorchLinearBench", "step", "shape", shape, "threads", "2");
+      md.append("| ").append(shape).append(" | ").append(time(gemm)).append(" | ")
+          .append(gflops(fl, gemm)).append(" | ").append(time(three)).append(" | ")
+          .append(time(fused)).append(" | ").append(gflops(4 * fl, fused)).append(" | ")
+          .append(ratio(fused, three)).append(" | ").append(time(bf16)).append(" | ")
+          .append(time(fwd)).append(" | ").append(time(t1)).append(" | ")
+          .append(ratio(t1, fused)).append(" | ").append(time(t2)).append(" |\n");
+    }
+    md.append("\nWorking memory of the fused call: the workspace formula of ")
+        .append("`LinearCrossEntropyPass.workspaceBytes` (")
+        .append(f(dev.fusedloss.internal.LinearCrossEntropyPass.workspaceBytes(1024, 1024,
+            dev.fusedloss.FloatFormat.FLOAT32) / 1e6))
+        .append(" MB at N = H = 1024, any V); PyTorch's unfused path holds at least the logits, ")
+        .append("their log-softmax and their gradient, 3·4·N·V bytes (")
+        .append(f(12.0 * 1024 * 32000 / 1e6)).append(" MB at 1024 × 32000).\n");
+  }
+
+  /** Float lanes of the run's species, parsed from the JMH JVM arguments or this JVM. */
+  static int lanes() {
+    String sp = species();
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile("float, (\\d+)").matcher(sp);
+    return m.find() ? Integer.parseInt(m.group(1)) : 16;
+  }
+
   void threads(StringBuilder md) {
     Set<String> workloads = values("ParallelBench", "workload");
     if (workloads.isEmpty()) {
@@ -480,6 +581,34 @@ public final class Report {
       if (one != null && two != null) {
         s.append("- ").append(w).append(": 2 threads ").append(faster(one, two)).append(" than one.\n");
       }
+    }
+    Result mse32 = find("SixteenBitBench", "mseFloat32");
+    Result mse16 = find("SixteenBitBench", "mseBf16");
+    if (mse32 != null && mse16 != null) {
+      s.append("- bfloat16 MSE, 16M elements, bfloat16 gradient: ").append(faster(mse32, mse16))
+          .append(" than float32");
+      Result ce32 = find("SixteenBitBench", "ceFloat32");
+      Result ce16 = find("SixteenBitBench", "ceBf16");
+      if (ce32 != null && ce16 != null) {
+        s.append("; bfloat16 cross entropy 4096x32000: ").append(ratio(ce16, ce32))
+            .append(" the float32 time");
+      }
+      s.append(".\n");
+    }
+    for (String shape : values("LinearCrossEntropyBench", "shape")) {
+      Result fused = find("LinearCrossEntropyBench", "fused", "shape", shape);
+      Result three = find("LinearCrossEntropyBench", "threeGemms", "shape", shape);
+      if (fused == null) {
+        continue;
+      }
+      s.append("- Fused linear + cross entropy ").append(shape).append(" (N×H×V): ")
+          .append(gflops(4 * productFlops(shape), fused)).append(" GFLOP/s, ")
+          .append(ratio(fused, three)).append(" the time of three GEMMs");
+      Result t = find("PyTorchLinearBench", "step", "shape", shape, "threads", "1");
+      if (t != null) {
+        s.append(", ").append(faster(t, fused)).append(" than PyTorch's unfused head");
+      }
+      s.append(".\n");
     }
     s.append("- Allocation: ").append(flags.isEmpty() ? "no kernel above ≈ 0 B/op."
         : flags.size() + " flagged (see the report).").append('\n');
@@ -575,6 +704,55 @@ public final class Report {
         }
       }
       ChartUtils.saveChartAsPNG(dir.resolve("cross-entropy.png").toFile(), chart, 900, 520);
+    }
+    Set<String> linearShapes = values("LinearCrossEntropyBench", "shape");
+    if (!linearShapes.isEmpty()) {
+      Result peak = find("LinearCrossEntropyBench", "fmaPeak");
+      DefaultCategoryDataset data = new DefaultCategoryDataset();
+      String[] names = {"FMA roof", "gemm", "three GEMMs", "fused (4 products)",
+          "fused bfloat16", "PyTorch 1 thread (3 products)", "PyTorch 2 threads (3 products)"};
+      for (String shape : linearShapes) {
+        double fl = productFlops(shape);
+        if (peak != null) {
+          data.addValue(24.0 * lanes() * LinearCrossEntropyBench.ITER / (peak.us * 1e3),
+              names[0], shape);
+        }
+        Object[][] rows = {
+            {find("LinearCrossEntropyBench", "gemm", "shape", shape), 1.0},
+            {find("LinearCrossEntropyBench", "threeGemms", "shape", shape), 3.0},
+            {find("LinearCrossEntropyBench", "fused", "shape", shape), 4.0},
+            {find("LinearCrossEntropyBench", "fusedBf16", "shape", shape), 4.0},
+            {find("PyTorchLinearBench", "step", "shape", shape, "threads", "1"), 3.0},
+            {find("PyTorchLinearBench", "step", "shape", shape, "threads", "2"), 3.0}};
+        for (int i = 0; i < rows.length; i++) {
+          Result r = (Result) rows[i][0];
+          if (r != null) {
+            data.addValue((double) rows[i][1] * fl / (r.us * 1e3), names[i + 1], shape);
+          }
+        }
+      }
+      JFreeChart chart = ChartFactory.createBarChart(
+          "Fused linear + cross entropy: GFLOP/s against the FMA roof (one thread unless noted)",
+          "shape (N × H × V)", "GFLOP/s (products' flops ÷ time)", data,
+          PlotOrientation.VERTICAL, true, false, false);
+      CategoryPlot plot = chart.getCategoryPlot();
+      plot.setBackgroundPaint(Color.WHITE);
+      plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
+      BarRenderer r = (BarRenderer) plot.getRenderer();
+      r.setBarPainter(new StandardBarPainter());
+      r.setShadowVisible(false);
+      r.setItemMargin(0.02);
+      Color[] palette = {Color.BLACK, Color.GRAY, new Color(0x1F77B4), new Color(0xD62728),
+          new Color(0xFF7F0E), new Color(0x8C564B), new Color(0xC49C94)};
+      for (int i = 0; i < data.getRowCount(); i++) {
+        String key = data.getRowKey(i).toString();
+        for (int k = 0; k < names.length; k++) {
+          if (names[k].equals(key)) {
+            r.setSeriesPaint(i, palette[k]);
+          }
+        }
+      }
+      ChartUtils.saveChartAsPNG(dir.resolve("linear-gflops.png").toFile(), chart, 1000, 540);
     }
   }
 

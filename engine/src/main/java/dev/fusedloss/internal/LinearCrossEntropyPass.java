@@ -24,9 +24,13 @@ public final class LinearCrossEntropyPass {
   private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED;
   /** Bytes of per-row state: max, a, b (float); sum of exps, logit sum, target logit, lse. */
   private static final int ROW_STATE = 3 * Float.BYTES + 4 * Double.BYTES;
-  /** Batch rows per chunk of a threaded phase: 3 vectors of 16 lanes. */
+  /**
+   * Granule of the batch-row chunks of a threaded phase (3 vectors of 16 lanes), and of the
+   * vocabulary-row chunks of the weight-gradient phase. Each thread takes one chunk of about
+   * its share: the fewer the calls, the less each product repacks its operands, and no value
+   * depends on where the chunks end.
+   */
   private static final int ROW_CHUNK = 48;
-  /** Vocabulary rows per chunk of the weight-gradient phase. */
   private static final int VOCAB_CHUNK = 24;
 
   /** Bytes the last call on any thread allocated (for the memory-bound test). */
@@ -147,6 +151,15 @@ public final class LinearCrossEntropyPass {
       hBlock = half ? arena.allocate((long) s * h * Float.BYTES, 64) : null;
     }
 
+    long rowChunk(int rows) {
+      return share(rows, ROW_CHUNK);
+    }
+
+    /** A thread's share of {@code count}, rounded up to a multiple of {@code granule}. */
+    long share(long count, int granule) {
+      return Math.max(granule, Split.ceilDiv(Split.ceilDiv(count, threads), granule) * granule);
+    }
+
     int target(long row) {
       return RowArgs.target(c.targets(), row, c.opt().int64());
     }
@@ -175,7 +188,7 @@ public final class LinearCrossEntropyPass {
         long fv0 = v0;
         long wOff = weightTile(v0, vt);
         MemorySegment wSrc = wTile != null ? wTile : c.weight();
-        run(rows, ROW_CHUNK, (r0, r1) -> {
+        run(rows, rowChunk(rows), (r0, r1) -> {
           logits(r0, r1, vt, fv0, wSrc, wOff);
           lk.tileStats(zT, r0, s, vt, (int) (r1 - r0), m, se, sums ? zs : null, r0);
           for (long r = r0; r < r1; r++) {
@@ -268,7 +281,7 @@ public final class LinearCrossEntropyPass {
         long wOff = weightTile(v0, vt);
         MemorySegment wSrc = wTile != null ? wTile : c.weight();
         boolean firstTile = v0 == 0;
-        run(rows, ROW_CHUNK, (r0, r1) -> {
+        run(rows, rowChunk(rows), (r0, r1) -> {
           int n = (int) (r1 - r0);
           logits(r0, r1, vt, fv0, wSrc, wOff);
           lk.tileGrad(zT, r0, s, vt, n, m, a, b, r0, o.softcap());
@@ -294,7 +307,7 @@ public final class LinearCrossEntropyPass {
           return 0;
         });
         boolean accW = c.accumulate() || n0 > 0;
-        run(vt, VOCAB_CHUNK, (j0, j1) -> {
+        run(vt, share(vt, VOCAB_CHUNK), (j0, j1) -> {
           if (c.gradWeight() != null) {
             lk.gemm((int) (j1 - j0), h, rows, zT, j0 * s, s, 1, hs, hsOff, h, c.gradWeight(),
                 (fv0 + j0) * h, h, accW);

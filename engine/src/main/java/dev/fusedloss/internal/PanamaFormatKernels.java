@@ -125,50 +125,6 @@ final class PanamaFormatKernels implements FormatKernels {
     return L;
   }
 
-  /** L values of format f from index i, widened (inlined into the loops below). */
-  private static FloatVector in(MemorySegment s, long i, FloatFormat f) {
-    if (f == FloatFormat.FLOAT32) {
-      return FloatVector.fromMemorySegment(F, s, i * 4, NATIVE);
-    }
-    IntVector h = (IntVector) ShortVector.fromMemorySegment(S, s, i * 2, NATIVE)
-        .convertShape(ZERO_EXTEND_S2I, I, 0);
-    if (f == FloatFormat.BFLOAT16) {
-      return h.lanewise(LSHL, 16).reinterpretAsFloats();
-    }
-    IntVector em = h.lanewise(AND, 0x7fff);
-    IntVector shifted = em.lanewise(LSHL, 13);
-    IntVector bits = shifted.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts()
-        .blend(shifted.lanewise(OR, 0x7f800000), em.compare(GE, 0x7c00));
-    return bits.lanewise(OR, h.lanewise(AND, 0x8000).lanewise(LSHL, 16)).reinterpretAsFloats();
-  }
-
-  /** Stores (or adds to the stored values) v in format f from index i (bf16: nearest even). */
-  private static void out(FloatVector v, MemorySegment s, long i, FloatFormat f, boolean acc) {
-    if (f == FloatFormat.FLOAT32) {
-      if (acc) {
-        v = v.add(FloatVector.fromMemorySegment(F, s, i * 4, NATIVE));
-      }
-      v.intoMemorySegment(s, i * 4, NATIVE);
-      return;
-    }
-    if (acc) {
-      v = v.add(in(s, i, f));
-    }
-    if (f == FloatFormat.BFLOAT16) {
-      IntVector b = v.reinterpretAsInts();
-      IntVector r = b.add(b.lanewise(LSHR, 16).lanewise(AND, 1)).lanewise(ADD, 0x7fff)
-          .lanewise(LSHR, 16)
-          .blend(b.lanewise(LSHR, 16).lanewise(OR, 0x40),
-              b.lanewise(AND, 0x7fffffff).compare(GT, 0x7f800000));
-      ((ShortVector) r.convertShape(I2S, S, 0)).intoMemorySegment(s, i * 2, NATIVE);
-      return;
-    }
-    for (int l = 0; l < L; l++) { // float16: the F16C instruction, lane by lane
-      s.setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, i + l,
-          Float.floatToFloat16(v.lane(l)));
-    }
-  }
-
   @Override
   public double pointwise(float[] shape, FloatFormat fx, MemorySegment x, FloatFormat fy,
       MemorySegment y, long from, long to, MemorySegment loss, FloatFormat fg,
@@ -183,8 +139,42 @@ final class PanamaFormatKernels implements FormatKernels {
     FloatVector zero = FloatVector.zero(F);
     jdk.incubator.vector.DoubleVector s =
         jdk.incubator.vector.DoubleVector.zero(PanamaSpecies.D);
+    // every conversion written out in the loop: a helper returning or taking a vector would be
+    // inlined or not at C2's discretion, and a vector crossing a call is boxed
     for (long i = from; i < to; i += L) {
-      FloatVector d = in(x, i, fx).sub(in(y, i, fy));
+      FloatVector xv;
+      if (fx == FloatFormat.FLOAT32) {
+        xv = FloatVector.fromMemorySegment(F, x, i * 4, NATIVE);
+      } else {
+        IntVector h = (IntVector) ShortVector.fromMemorySegment(S, x, i * 2, NATIVE)
+            .convertShape(ZERO_EXTEND_S2I, I, 0);
+        if (fx == FloatFormat.BFLOAT16) {
+          xv = h.lanewise(LSHL, 16).reinterpretAsFloats();
+        } else {
+          IntVector em = h.lanewise(AND, 0x7fff);
+          IntVector sh = em.lanewise(LSHL, 13);
+          xv = sh.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts()
+              .blend(sh.lanewise(OR, 0x7f800000), em.compare(GE, 0x7c00))
+              .lanewise(OR, h.lanewise(AND, 0x8000).lanewise(LSHL, 16)).reinterpretAsFloats();
+        }
+      }
+      FloatVector yv;
+      if (fy == FloatFormat.FLOAT32) {
+        yv = FloatVector.fromMemorySegment(F, y, i * 4, NATIVE);
+      } else {
+        IntVector h = (IntVector) ShortVector.fromMemorySegment(S, y, i * 2, NATIVE)
+            .convertShape(ZERO_EXTEND_S2I, I, 0);
+        if (fy == FloatFormat.BFLOAT16) {
+          yv = h.lanewise(LSHL, 16).reinterpretAsFloats();
+        } else {
+          IntVector em = h.lanewise(AND, 0x7fff);
+          IntVector sh = em.lanewise(LSHL, 13);
+          yv = sh.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts()
+              .blend(sh.lanewise(OR, 0x7f800000), em.compare(GE, 0x7c00))
+              .lanewise(OR, h.lanewise(AND, 0x8000).lanewise(LSHL, 16)).reinterpretAsFloats();
+        }
+      }
+      FloatVector d = xv.sub(yv);
       FloatVector l;
       FloatVector g;
       // the formulas of PanamaElementwiseKernels.mse / l1 / robust
@@ -214,7 +204,42 @@ final class PanamaFormatKernels implements FormatKernels {
         l.intoMemorySegment(loss, i * 4, NATIVE);
       }
       if (grad != null) {
-        out(g, grad, i, fg, acc);
+        if (fg == FloatFormat.FLOAT32) {
+          if (acc) {
+            g = g.add(FloatVector.fromMemorySegment(F, grad, i * 4, NATIVE));
+          }
+          g.intoMemorySegment(grad, i * 4, NATIVE);
+        } else {
+          if (acc) {
+            IntVector h = (IntVector) ShortVector.fromMemorySegment(S, grad, i * 2, NATIVE)
+                .convertShape(ZERO_EXTEND_S2I, I, 0);
+            FloatVector old;
+            if (fg == FloatFormat.BFLOAT16) {
+              old = h.lanewise(LSHL, 16).reinterpretAsFloats();
+            } else {
+              IntVector em = h.lanewise(AND, 0x7fff);
+              IntVector sh = em.lanewise(LSHL, 13);
+              old = sh.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts()
+                  .blend(sh.lanewise(OR, 0x7f800000), em.compare(GE, 0x7c00))
+                  .lanewise(OR, h.lanewise(AND, 0x8000).lanewise(LSHL, 16))
+                  .reinterpretAsFloats();
+            }
+            g = g.add(old);
+          }
+          if (fg == FloatFormat.BFLOAT16) {
+            IntVector bits = g.reinterpretAsInts();
+            IntVector r = bits.add(bits.lanewise(LSHR, 16).lanewise(AND, 1)).lanewise(ADD, 0x7fff)
+                .lanewise(LSHR, 16)
+                .blend(bits.lanewise(LSHR, 16).lanewise(OR, 0x40),
+                    bits.lanewise(AND, 0x7fffffff).compare(GT, 0x7f800000));
+            ((ShortVector) r.convertShape(I2S, S, 0)).intoMemorySegment(grad, i * 2, NATIVE);
+          } else {
+            for (int lane = 0; lane < L; lane++) { // float16: F16C, lane by lane
+              grad.setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, i + lane,
+                  Float.floatToFloat16(g.lane(lane)));
+            }
+          }
+        }
       }
     }
     return s.reduceLanes(ADD);

@@ -54,11 +54,18 @@ public final class RowTiles {
     double sum = 0;
     for (long r = r0; r < r1; r += tile) {
       long m = Math.min(tile, r1 - r);
-      for (long i = 0; i < m; i++) {
-        fk.decode(c.inputFormat(), c.x(), (r + i) * c.stride(), s.x, i * classes, n);
+      boolean packed = c.stride() == classes; // one conversion call for the whole tile
+      if (packed) {
+        fk.decode(c.inputFormat(), c.x(), r * classes, s.x, 0, (int) (m * classes));
+      } else {
+        for (long i = 0; i < m; i++) {
+          fk.decode(c.inputFormat(), c.x(), (r + i) * c.stride(), s.x, i * classes, n);
+        }
       }
       if (c.indexBytes() > 0) {
         MemorySegment.copy(c.targets(), r * c.indexBytes(), s.y, 0, m * c.indexBytes());
+      } else if (c.indexBytes() == 0 && packed) {
+        fk.decode(c.targetFormat(), c.targets(), r * classes, s.y, 0, (int) (m * classes));
       } else if (c.indexBytes() == 0) {
         for (long i = 0; i < m; i++) {
           fk.decode(c.targetFormat(), c.targets(), (r + i) * c.stride(), s.y, i * classes, n);
@@ -70,7 +77,9 @@ public final class RowTiles {
       if (loss != null) {
         MemorySegment.copy(s.loss, 0, c.lossOut(), r * Float.BYTES, m * Float.BYTES);
       }
-      if (grad != null) {
+      if (grad != null && packed) {
+        fk.encode(c.gradFormat(), s.grad, 0, c.grad(), r * classes, (int) (m * classes), acc);
+      } else if (grad != null) {
         for (long i = 0; i < m; i++) {
           fk.encode(c.gradFormat(), s.grad, i * classes, c.grad(), (r + i) * c.stride(), n, acc);
         }

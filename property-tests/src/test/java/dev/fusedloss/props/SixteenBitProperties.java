@@ -204,6 +204,103 @@ class SixteenBitProperties {
     }
   }
 
+  /** A row loss's call: (input, target, lossOut, grad) → value. */
+  interface RowCall {
+    double call(MemorySegment x, MemorySegment t, MemorySegment lossOut, MemorySegment grad);
+  }
+
+  /**
+   * NLL, softmax focal, distillation and KL divergence on 16-bit buffers give what the float32
+   * call gives on the values they stand for (the same kernel runs on widened tiles): values and
+   * row losses to 1e-6 relative, a float32 gradient to the usual tolerance, a 16-bit gradient to
+   * one unit of its format.
+   */
+  @TestFactory
+  Stream<DynamicTest> otherRowLossesMatchTheirFloat32Calls() {
+    String[] kinds = {"nll", "focal", "distill", "kl"};
+    return Stream.of(kinds).flatMap(kind -> Stream.of(HALF).map(f -> DynamicTest.dynamicTest(
+        kind + " " + f, () -> qt().withExamples(Seeds.examples(20)).withFixedSeed(Seeds.seed())
+            .forAll(integers().between(0, 30), integers().between(1, 600), longs().all(),
+                integers().between(0, 3))
+            .checkAssert((rows, classes, seed, flags) ->
+                otherRowLoss(kind, f, rows, classes, seed, flags)))));
+  }
+
+  static void otherRowLoss(String kind, FloatFormat f, int rows, int classes, long seed,
+      int flags) {
+    SplittableRandom rnd = new SplittableRandom(seed);
+    int n = rows * classes;
+    float[] x = new float[n];
+    float[] y = new float[n];
+    int[] t = new int[rows];
+    for (int i = 0; i < n; i++) {
+      x[i] = (float) (rnd.nextGaussian() * 3 - (kind.equals("nll") ? 5 : 0));
+      y[i] = kind.equals("kl") ? (float) rnd.nextDouble() : (float) (rnd.nextGaussian() * 3);
+    }
+    for (int r = 0; r < rows; r++) {
+      t[r] = rnd.nextInt(classes);
+    }
+    x = round(x, f);
+    y = round(y, f);
+    FloatFormat gf = (flags & 1) != 0 ? f : FloatFormat.FLOAT32;
+    Reduction red = (flags & 2) != 0 ? Reduction.NONE : Reduction.SUM;
+    RowCall plain;
+    RowCall half;
+    MemorySegment tSeg = MemorySegment.ofArray(t);
+    switch (kind) {
+      case "nll" -> {
+        dev.fusedloss.NLLLoss l = dev.fusedloss.NLLLoss.builder().reduction(red).build();
+        dev.fusedloss.NLLLoss h = l.withFormats(f, f, gf);
+        plain = (xs, ts, lo, g) -> l.compute(xs, classes, tSeg, rows, classes, lo, g, 1f, false);
+        half = (xs, ts, lo, g) -> h.compute(xs, classes, tSeg, rows, classes, lo, g, 1f, false);
+      }
+      case "focal" -> {
+        dev.fusedloss.SoftmaxFocalLoss l = dev.fusedloss.SoftmaxFocalLoss.builder().reduction(red)
+            .gamma(2f).build();
+        dev.fusedloss.SoftmaxFocalLoss h = l.withFormats(f, f, gf);
+        plain = (xs, ts, lo, g) -> l.compute(xs, classes, tSeg, rows, classes, lo, g, 1f, false);
+        half = (xs, ts, lo, g) -> h.compute(xs, classes, tSeg, rows, classes, lo, g, 1f, false);
+      }
+      case "distill" -> {
+        dev.fusedloss.DistillationLoss l = dev.fusedloss.DistillationLoss.of(red, 2f);
+        dev.fusedloss.DistillationLoss h = l.withFormats(f, f, gf);
+        plain = (xs, ts, lo, g) -> l.compute(xs, ts, classes, rows, classes, lo, g, 1f, false);
+        half = (xs, ts, lo, g) -> h.compute(xs, ts, classes, rows, classes, lo, g, 1f, false);
+      }
+      default -> {
+        dev.fusedloss.KLDivLoss l = dev.fusedloss.KLDivLoss.of(red, false);
+        dev.fusedloss.KLDivLoss h = l.withFormats(f, f, gf);
+        plain = (xs, ts, lo, g) -> l.compute(xs, ts, rows, classes, lo, g, 1f, false);
+        half = (xs, ts, lo, g) -> h.compute(xs, ts, rows, classes, lo, g, 1f, false);
+      }
+    }
+    int losses = red == Reduction.NONE ? (kind.equals("kl") ? n : rows) : 0;
+    String ctx = kind + " " + f + " grad " + gf + " " + red + " rows=" + rows + " classes="
+        + classes + " seed=" + seed;
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment l32 = a.allocate(Math.max(4, losses * 4L));
+      MemorySegment g32 = a.allocate(Math.max(4, n * 4L));
+      double v32 = plain.call(store(a, x, FloatFormat.FLOAT32), store(a, y, FloatFormat.FLOAT32),
+          losses > 0 ? l32 : null, g32);
+      MemorySegment l16 = a.allocate(Math.max(4, losses * 4L));
+      MemorySegment g16 = store(a, new float[n], gf);
+      double v16 = half.call(store(a, x, f), store(a, y, f), losses > 0 ? l16 : null, g16);
+      if (Math.abs(v16 - v32) > 1e-6 * Math.max(1, Math.abs(v32))) {
+        throw new AssertionError(ctx + ": value " + v16 + " vs float32 " + v32);
+      }
+      float[] want = load(l32, FloatFormat.FLOAT32, losses);
+      float[] got = load(l16, FloatFormat.FLOAT32, losses);
+      for (int i = 0; i < losses; i++) {
+        check(ctx + " loss[" + i + "]", got[i], want[i], 1, FloatFormat.FLOAT32);
+      }
+      float[] gw = load(g32, FloatFormat.FLOAT32, n);
+      float[] gg = load(g16, gf, n);
+      for (int i = 0; i < n; i++) {
+        check(ctx + " grad[" + i + "]", gg[i], gw[i], 1, gf);
+      }
+    }
+  }
+
   static int countKept(int[] t) {
     int k = 0;
     for (int v : t) {
