@@ -4,7 +4,10 @@
 # top-level README.
 #
 #   bench/run.sh                 quick selection, about 5 minutes
-#   bench/run.sh --full          every benchmark with its full settings (about an hour)
+#   bench/run.sh --full          every benchmark with its full settings (about 80 minutes; adds
+#                                the row losses, training features, 16-bit buffers and the
+#                                fused linear + cross entropy, whose long calls need the full
+#                                warm-up)
 #   bench/run.sh --pytorch       add PyTorch through DJL as a peer (first build downloads
 #                                libtorch's CPU jar, about 110 MB); combine with --full
 #   bench/run.sh -- ARGS...      your own JMH selection and options instead of the quick one
@@ -61,7 +64,9 @@ log=bench/results/jmh-output.log
 if [ ${#custom[@]} -gt 0 ]; then
   set -- "${custom[@]}"
 elif [ $full = 1 ]; then
-  set -- "$include|RowLossBench|RowLossScalarBench|TrainingBench" -prof gc
+  extra="|RowLossBench|RowLossScalarBench|TrainingBench|LinearCrossEntropyBench|SixteenBitBench"
+  [ $peer = 1 ] && extra="$extra|PyTorchLinearBench"
+  set -- "$include$extra" -prof gc
 else
   set -- "$include" -p loss=mse,bceWithLogits,sigmoidFocal -p size=4096,1048576,16777216 \
     -p shape=4096x32000,65536x10,256x1000 -p threads=1,2 \

@@ -54,7 +54,7 @@ public class LinearCrossEntropyBench {
   @State(Scope.Benchmark)
   public static class Shape {
     @Param({"1024x1024x32000", "256x512x32000"})
-    public String shape;
+    public String nhv;
 
     int n;
     int h;
@@ -78,7 +78,7 @@ public class LinearCrossEntropyBench {
 
     @Setup(Level.Trial)
     public void setup() {
-      String[] p = shape.split("x");
+      String[] p = nhv.split("x");
       n = Integer.parseInt(p[0]);
       h = Integer.parseInt(p[1]);
       v = Integer.parseInt(p[2]);

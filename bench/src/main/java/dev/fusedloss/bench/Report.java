@@ -445,7 +445,7 @@ public final class Report {
   }
 
   void linear(StringBuilder md) {
-    Set<String> shapes = values("LinearCrossEntropyBench", "shape");
+    Set<String> shapes = values("LinearCrossEntropyBench", "nhv");
     if (shapes.isEmpty()) {
       return;
     }
@@ -467,13 +467,13 @@ public final class Report {
         .append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (String shape : shapes) {
       double fl = productFlops(shape);
-      Result gemm = find("LinearCrossEntropyBench", "gemm", "shape", shape);
-      Result three = find("LinearCrossEntropyBench", "threeGemms", "shape", shape);
-      Result fused = find("LinearCrossEntropyBench", "fused", "shape", shape);
-      Result bf16 = find("LinearCrossEntropyBench", "fusedBf16", "shape", shape);
-      Result fwd = find("LinearCrossEntropyBench", "forwardOnly", "shape", shape);
-      Result t1 = find("PyTorchLinearBench", "step", "shape", shape, "threads", "1");
-      Result t2 = find("PyTorchLinearBench", "step", "shape", shape, "threads", "2");
+      Result gemm = find("LinearCrossEntropyBench", "gemm", "nhv", shape);
+      Result three = find("LinearCrossEntropyBench", "threeGemms", "nhv", shape);
+      Result fused = find("LinearCrossEntropyBench", "fused", "nhv", shape);
+      Result bf16 = find("LinearCrossEntropyBench", "fusedBf16", "nhv", shape);
+      Result fwd = find("LinearCrossEntropyBench", "forwardOnly", "nhv", shape);
+      Result t1 = find("PyTorchLinearBench", "step", "nhv", shape, "threads", "1");
+      Result t2 = find("PyTorchLinearBench", "step", "nhv", shape, "threads", "2");
       md.append("| ").append(shape).append(" | ").append(time(gemm)).append(" | ")
           .append(gflops(fl, gemm)).append(" | ").append(time(three)).append(" | ")
           .append(time(fused)).append(" | ").append(gflops(4 * fl, fused)).append(" | ")
@@ -595,16 +595,16 @@ public final class Report {
       }
       s.append(".\n");
     }
-    for (String shape : values("LinearCrossEntropyBench", "shape")) {
-      Result fused = find("LinearCrossEntropyBench", "fused", "shape", shape);
-      Result three = find("LinearCrossEntropyBench", "threeGemms", "shape", shape);
+    for (String shape : values("LinearCrossEntropyBench", "nhv")) {
+      Result fused = find("LinearCrossEntropyBench", "fused", "nhv", shape);
+      Result three = find("LinearCrossEntropyBench", "threeGemms", "nhv", shape);
       if (fused == null) {
         continue;
       }
       s.append("- Fused linear + cross entropy ").append(shape).append(" (N×H×V): ")
           .append(gflops(4 * productFlops(shape), fused)).append(" GFLOP/s, ")
           .append(ratio(fused, three)).append(" the time of three GEMMs");
-      Result t = find("PyTorchLinearBench", "step", "shape", shape, "threads", "1");
+      Result t = find("PyTorchLinearBench", "step", "nhv", shape, "threads", "1");
       if (t != null) {
         s.append(", ").append(faster(t, fused)).append(" than PyTorch's unfused head");
       }
@@ -705,7 +705,7 @@ public final class Report {
       }
       ChartUtils.saveChartAsPNG(dir.resolve("cross-entropy.png").toFile(), chart, 900, 520);
     }
-    Set<String> linearShapes = values("LinearCrossEntropyBench", "shape");
+    Set<String> linearShapes = values("LinearCrossEntropyBench", "nhv");
     if (!linearShapes.isEmpty()) {
       Result peak = find("LinearCrossEntropyBench", "fmaPeak");
       DefaultCategoryDataset data = new DefaultCategoryDataset();
@@ -718,12 +718,12 @@ public final class Report {
               names[0], shape);
         }
         Object[][] rows = {
-            {find("LinearCrossEntropyBench", "gemm", "shape", shape), 1.0},
-            {find("LinearCrossEntropyBench", "threeGemms", "shape", shape), 3.0},
-            {find("LinearCrossEntropyBench", "fused", "shape", shape), 4.0},
-            {find("LinearCrossEntropyBench", "fusedBf16", "shape", shape), 4.0},
-            {find("PyTorchLinearBench", "step", "shape", shape, "threads", "1"), 3.0},
-            {find("PyTorchLinearBench", "step", "shape", shape, "threads", "2"), 3.0}};
+            {find("LinearCrossEntropyBench", "gemm", "nhv", shape), 1.0},
+            {find("LinearCrossEntropyBench", "threeGemms", "nhv", shape), 3.0},
+            {find("LinearCrossEntropyBench", "fused", "nhv", shape), 4.0},
+            {find("LinearCrossEntropyBench", "fusedBf16", "nhv", shape), 4.0},
+            {find("PyTorchLinearBench", "step", "nhv", shape, "threads", "1"), 3.0},
+            {find("PyTorchLinearBench", "step", "nhv", shape, "threads", "2"), 3.0}};
         for (int i = 0; i < rows.length; i++) {
           Result r = (Result) rows[i][0];
           if (r != null) {

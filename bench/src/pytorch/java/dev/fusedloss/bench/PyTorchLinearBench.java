@@ -50,7 +50,7 @@ public class PyTorchLinearBench {
   @State(Scope.Benchmark)
   public static class Work {
     @Param({"1024x1024x32000", "256x512x32000"})
-    public String shape;
+    public String nhv;
 
     @Param({"1", "2"})
     public int threads;
@@ -66,7 +66,7 @@ public class PyTorchLinearBench {
       Engine.getEngine("PyTorch");
       JniUtils.setNumThreads(threads);
       manager = NDManager.newBaseManager();
-      String[] p = shape.split("x");
+      String[] p = nhv.split("x");
       int n = Integer.parseInt(p[0]);
       int h = Integer.parseInt(p[1]);
       int v = Integer.parseInt(p[2]);
@@ -97,12 +97,12 @@ public class PyTorchLinearBench {
         l.attach(m);
         peer = l.getFloat();
       }
-      System.out.println("peer check linear " + shape + ": fusedloss "
+      System.out.println("peer check linear " + nhv + ": fusedloss "
           + BigDecimal.valueOf(ours).toPlainString() + " pytorch "
           + BigDecimal.valueOf(peer).toPlainString());
       double rel = Math.abs(ours - peer) / Math.max(Math.abs(ours), Math.abs(peer));
       if (!(rel <= 1e-4)) {
-        throw new IllegalStateException("peer check linear " + shape + " failed: fusedloss "
+        throw new IllegalStateException("peer check linear " + nhv + " failed: fusedloss "
             + ours + ", pytorch " + peer + " (relative difference " + rel + " > 1e-4)");
       }
     }

@@ -93,6 +93,10 @@ public final class LinearCrossEntropyPass {
     long s = superRows(c.rows(), c.h());
     int threads = p.threadsFor(c.rows() * c.v() * c.h() / 64,
         Math.max(Split.ceilDiv(s, ROW_CHUNK), VT / VOCAB_CHUNK));
+    if (threads > 1 && !Split.shared(c.hidden(), c.weight(), c.bias(), c.targets(), c.lossOut(),
+        c.gradHidden(), c.gradWeight(), c.gradBias())) {
+      threads = 1; // a confined segment: only its owner thread may touch it
+    }
     long bytes = workspaceBytes(c.rows(), c.h(), c.format());
     try (Arena arena = threads > 1 ? Arena.ofShared() : Arena.ofConfined()) {
       Work w = new Work(c, arena, lk, fk, threads, p);

@@ -229,7 +229,31 @@ final class PanamaLinearKernels implements LinearKernels {
           v = v.add(bias.getAtIndex(F32, biasOff + j));
         }
         if (cap > 0) {
-          v = PanamaTanh.tanh(v.div(cap)).mul(cap);
+          // cap·tanh(v/cap), PanamaTanh.tanh written out (same operations, same bits): a
+          // helper taking a vector may be compiled apart, and its vectors are then boxed
+          FloatVector y = v.div(cap);
+          FloatVector ay = y.lanewise(jdk.incubator.vector.VectorOperators.ABS);
+          FloatVector sq = y.mul(y);
+          FloatVector poly = sq.mul(PanamaTanh.T0).add(PanamaTanh.T1).fma(sq,
+              FloatVector.broadcast(F, PanamaTanh.T2)).fma(sq,
+              FloatVector.broadcast(F, PanamaTanh.T3)).fma(sq,
+              FloatVector.broadcast(F, PanamaTanh.T4));
+          FloatVector small = poly.mul(sq).fma(y, y).blend(y,
+              ay.compare(jdk.incubator.vector.VectorOperators.EQ, 0f));
+          FloatVector arg = ay.mul(-2f);
+          FloatVector nb = arg.fma(PanamaSpecies.LOG2E, PanamaSpecies.MAGIC);
+          FloatVector nn = nb.sub(PanamaSpecies.MAGIC);
+          FloatVector rr = nn.fma(PanamaSpecies.LN2_LO, nn.fma(PanamaSpecies.LN2_HI, arg));
+          FloatVector pp = rr.fma(PanamaSpecies.P0, PanamaSpecies.P1).fma(rr, PanamaSpecies.P2)
+              .fma(rr, PanamaSpecies.P3).fma(rr, PanamaSpecies.P4).fma(rr, PanamaSpecies.P5)
+              .fma(rr, PanamaSpecies.ONE).fma(rr, PanamaSpecies.ONE);
+          FloatVector e = pp.mul(nb.reinterpretAsInts().lanewise(
+              jdk.incubator.vector.VectorOperators.LSHL, 23).reinterpretAsFloats()).mul(0x1p-24f)
+              .blend(0f, arg.compare(jdk.incubator.vector.VectorOperators.LT, PanamaSpecies.CUTOFF));
+          FloatVector big = PanamaSpecies.ONE.sub(e).div(PanamaSpecies.ONE.add(e));
+          FloatVector t = big.blend(big.neg(), y.compare(jdk.incubator.vector.VectorOperators.LT, 0f))
+              .blend(small, ay.compare(jdk.incubator.vector.VectorOperators.LT, PanamaTanh.LIMIT));
+          v = t.mul(cap);
         }
         v.intoMemorySegment(z, o * Float.BYTES, NATIVE, mask);
       }
@@ -259,7 +283,20 @@ final class PanamaLinearKernels implements LinearKernels {
       }
       FloatVector acc = FloatVector.zero(F);
       for (int j = 0; j < vt; j++) {
-        acc = acc.add(PanamaExp.expNonPositive(FloatVector.fromMemorySegment(F, z, (zOff + j * ld + c) * Float.BYTES, NATIVE, mask).sub(mNew)));
+        FloatVector arg = FloatVector.fromMemorySegment(F, z, (zOff + j * ld + c) * Float.BYTES,
+            NATIVE, mask).sub(mNew);
+        // exp(arg) for arg ≤ 0, PanamaExp.expNonPositive written out: a helper taking a
+        // vector may be compiled apart and not inlined, and its vectors are then boxed
+        FloatVector nb = arg.fma(PanamaSpecies.LOG2E, PanamaSpecies.MAGIC);
+        FloatVector nn = nb.sub(PanamaSpecies.MAGIC);
+        FloatVector rr = nn.fma(PanamaSpecies.LN2_LO, nn.fma(PanamaSpecies.LN2_HI, arg));
+        FloatVector pp = rr.fma(PanamaSpecies.P0, PanamaSpecies.P1).fma(rr, PanamaSpecies.P2)
+            .fma(rr, PanamaSpecies.P3).fma(rr, PanamaSpecies.P4).fma(rr, PanamaSpecies.P5)
+            .fma(rr, PanamaSpecies.ONE).fma(rr, PanamaSpecies.ONE);
+        FloatVector e = pp.mul(nb.reinterpretAsInts().lanewise(
+            jdk.incubator.vector.VectorOperators.LSHL, 23).reinterpretAsFloats()).mul(0x1p-24f)
+            .blend(0f, arg.compare(jdk.incubator.vector.VectorOperators.LT, PanamaSpecies.CUTOFF));
+        acc = acc.add(e);
         if ((j + 1) % FLUSH == 0 || j == vt - 1) {
           for (int l = 0; l < lanes; l++) {
             float ml = mNew.lane(l);
@@ -298,7 +335,19 @@ final class PanamaLinearKernels implements LinearKernels {
       for (int j = 0; j < vt; j++) {
         long o = zOff + j * ld + c;
         FloatVector v = FloatVector.fromMemorySegment(F, z, (o) * Float.BYTES, NATIVE, mask);
-        FloatVector g = PanamaExp.expNonPositive(v.sub(mv)).mul(av).sub(bv);
+        FloatVector arg = v.sub(mv);
+        // exp(arg) for arg ≤ 0, PanamaExp.expNonPositive written out: a helper taking a
+        // vector may be compiled apart and not inlined, and its vectors are then boxed
+        FloatVector nb = arg.fma(PanamaSpecies.LOG2E, PanamaSpecies.MAGIC);
+        FloatVector nn = nb.sub(PanamaSpecies.MAGIC);
+        FloatVector rr = nn.fma(PanamaSpecies.LN2_LO, nn.fma(PanamaSpecies.LN2_HI, arg));
+        FloatVector pp = rr.fma(PanamaSpecies.P0, PanamaSpecies.P1).fma(rr, PanamaSpecies.P2)
+            .fma(rr, PanamaSpecies.P3).fma(rr, PanamaSpecies.P4).fma(rr, PanamaSpecies.P5)
+            .fma(rr, PanamaSpecies.ONE).fma(rr, PanamaSpecies.ONE);
+        FloatVector e = pp.mul(nb.reinterpretAsInts().lanewise(
+            jdk.incubator.vector.VectorOperators.LSHL, 23).reinterpretAsFloats()).mul(0x1p-24f)
+            .blend(0f, arg.compare(jdk.incubator.vector.VectorOperators.LT, PanamaSpecies.CUTOFF));
+        FloatVector g = e.mul(av).sub(bv);
         if (cap > 0) {
           FloatVector u = v.div(cap);
           g = g.mul(PanamaSpecies.ONE.sub(u.mul(u)));

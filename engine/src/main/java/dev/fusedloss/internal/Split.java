@@ -63,6 +63,16 @@ public final class Split {
     return t;
   }
 
+  /** Whether every segment given (nulls skipped) can be read by other threads. */
+  public static boolean shared(MemorySegment... segments) {
+    for (MemorySegment s : segments) {
+      if (!shared(s)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   private static boolean shared(MemorySegment s) {
     return s == null || s.isAccessibleBy(STRANGER);
   }

@@ -340,6 +340,24 @@ class FusedLinearProperties {
     return s;
   }
 
+  /** Confined segments keep a large call on the calling thread (other threads may not read them). */
+  @Test
+  void confinedSegmentsStayOnTheCallingThread() {
+    int n = 300;
+    int hs = 64;
+    int v = 2000;
+    Problem p = problem(n, hs, v, 8, 2, FloatFormat.FLOAT32);
+    FusedLinearCrossEntropyLoss loss = FusedLinearCrossEntropyLoss.builder().build()
+        .withParallelism(Parallelism.of(POOL, 3));
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment gw = a.allocate((long) v * hs * 4);
+      double got = loss.compute(store(a, p.h(), FloatFormat.FLOAT32),
+          store(a, p.w(), FloatFormat.FLOAT32), store(a, p.b(), FloatFormat.FLOAT32),
+          store(a, p.t()), n, hs, v, a.allocate((long) n * hs * 4), gw, a.allocate(v * 4L));
+      assertTrue(Double.isFinite(got));
+    }
+  }
+
   /** The workspace follows its formula: the same for any V, and flat in N beyond 1024 rows. */
   @Test
   void workspaceIsBoundedIndependentlyOfNTimesV() {
