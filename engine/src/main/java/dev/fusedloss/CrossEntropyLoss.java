@@ -470,6 +470,118 @@ public final class CrossEntropyLoss extends LossBase {
   }
 
   /**
+   * The full call for PyTorch's N-d layout, the class axis at dim 1: logits {@code [N, C, d1, …,
+   * dk]} as {@code batch × classes × spatial} floats ({@code spatial = d1·…·dk}, 1 for plain
+   * {@code [N, C]}; {@code batch = 1} for the no-batch forms {@code [C, d1, …]} and {@code [C]}),
+   * class-index targets {@code [N, d1, …, dk]} ({@code batch·spatial} values, int32 or int64 as
+   * {@link Builder#targetType} says). Every position is a row whose classes lie {@code spatial}
+   * floats apart; the Vector API kernel runs one position per lane, each class one contiguous
+   * load, so no transposing copy is made. Row losses ({@code lossOut}, NONE) are {@code [N, d1,
+   * …, dk]}; the gradient has the logits' layout and may be the logits themselves. Weights,
+   * ignoreIndex, label smoothing and z-loss as {@link #compute(MemorySegment, long,
+   * MemorySegment, long, long, MemorySegment, MemorySegment, float, boolean)} (MEAN divides by
+   * the summed weights of the positions not ignored); the soft cap, 16-bit formats and the
+   * non-finite guard are not available here.
+   *
+   * @param logits {@code batch × classes × spatial} floats
+   * @param targets {@code batch × spatial} class indices (or ignoreIndex)
+   * @param batch N (≥ 0)
+   * @param classes C (≥ 1)
+   * @param spatial d1·…·dk (≥ 1)
+   * @param lossOut receives the {@code batch × spatial} row losses; only with NONE, may be null
+   * @param grad receives the gradient in the logits layout, or null
+   * @param gradScale finite factor applied to the gradient
+   * @param accumulate add the gradient to {@code grad}'s contents instead of overwriting them
+   * @return the reduced loss; with NONE, the sum of the row losses
+   * @throws IllegalStateException if this loss has a soft cap, 16-bit formats or the guard
+   */
+  public double computeSpatial(MemorySegment logits, MemorySegment targets, long batch,
+      long classes, long spatial, MemorySegment lossOut, MemorySegment grad, float gradScale,
+      boolean accumulate) {
+    boolean int64 = targetType == ClassIndexType.INT64;
+    spatialOnly();
+    long rows = RowArgs.spatial(batch, classes, spatial);
+    long span = rows * classes;
+    Args.input("logits", logits, span);
+    RowArgs.targets(targets, rows, int64);
+    RowArgs.perClass("weight", weight, classes);
+    Args.finite("gradScale", gradScale);
+    RowArgs.outputs(logits, "logits", targets, "targets", rows * (int64 ? Long.BYTES
+        : Integer.BYTES), span, rows, lossOut, grad, reduction == Reduction.NONE);
+    double norm = RowArgs.normalizer(targets, int64, rows, classes, ignoreIndex, weight);
+    double kept = zLoss > 0 && weight != null
+        ? RowArgs.normalizer(targets, int64, rows, classes, ignoreIndex, null) : norm;
+    float coef = reduction == Reduction.MEAN ? RowArgs.meanCoef(gradScale, norm) : gradScale;
+    float zScale = reduction == Reduction.MEAN && zLoss > 0 ? (float) (zLoss * norm / kept) : zLoss;
+    SoftmaxKernels.CrossEntropy opt = int64 ? options64 : options;
+    double sum = spatialRun(logits, targets, null, classes, spatial, rows, lossOut, grad, coef,
+        accumulate, zScale, opt);
+    return reduction == Reduction.MEAN ? sum / norm : sum;
+  }
+
+  /**
+   * Soft targets in the N-d layout: {@code targetProbs} has the logits' shape {@code [N, C, d1,
+   * …, dk]}; MEAN divides by {@code batch·spatial}. Otherwise as {@link #computeSpatial}.
+   *
+   * @param logits {@code batch × classes × spatial} floats
+   * @param targetProbs target probabilities in the logits layout
+   * @param batch N (≥ 0)
+   * @param classes C (≥ 1)
+   * @param spatial d1·…·dk (≥ 1)
+   * @param lossOut receives the row losses; only with NONE, may be null
+   * @param grad receives the gradient in the logits layout, or null
+   * @param gradScale finite factor applied to the gradient
+   * @param accumulate add the gradient to {@code grad}'s contents instead of overwriting them
+   * @return the reduced loss; with NONE, the sum of the row losses
+   */
+  public double computeSoftSpatial(MemorySegment logits, MemorySegment targetProbs, long batch,
+      long classes, long spatial, MemorySegment lossOut, MemorySegment grad, float gradScale,
+      boolean accumulate) {
+    spatialOnly();
+    if (zLoss > 0) {
+      throw new IllegalArgumentException("zLoss applies to class-index targets only");
+    }
+    long rows = RowArgs.spatial(batch, classes, spatial);
+    long span = rows * classes;
+    Args.input("logits", logits, span);
+    Args.input("targetProbs", targetProbs, span);
+    RowArgs.perClass("weight", weight, classes);
+    Args.finite("gradScale", gradScale);
+    RowArgs.outputs(logits, "logits", targetProbs, "targetProbs", span * Float.BYTES, span, rows,
+        lossOut, grad, reduction == Reduction.NONE);
+    float coef = reduction == Reduction.MEAN ? (float) (gradScale / (double) rows) : gradScale;
+    double sum = spatialRun(logits, null, targetProbs, classes, spatial, rows, lossOut, grad,
+        coef, accumulate, 0f, options);
+    return reduction == Reduction.MEAN ? sum / rows : sum;
+  }
+
+  private void spatialOnly() {
+    if (softcap > 0 || formatted || checkFinite) {
+      throw new IllegalStateException("the N-d layout takes no soft cap, 16-bit formats or "
+          + "non-finite guard");
+    }
+  }
+
+  private double spatialRun(MemorySegment logits, MemorySegment targets, MemorySegment q,
+      long classes, long spatial, long rows, MemorySegment lossOut, MemorySegment grad,
+      float coef, boolean acc, float zScale, SoftmaxKernels.CrossEntropy opt) {
+    long chunk = Split.rowChunk(rows, classes);
+    int threads = Split.threads(parallelism(), rows * classes, rows, chunk, logits,
+        targets != null ? targets : q, lossOut, grad);
+    double sum = 0;
+    if (threads == 1) {
+      for (long r = 0; r < rows; r += chunk) {
+        sum += kernels.spatialCrossEntropy(logits, targets, q, classes, spatial, r,
+            Math.min(rows, r + chunk), lossOut, grad, coef, acc, zScale, opt);
+      }
+      return sum;
+    }
+    return Split.parallel(parallelism().executor(), threads, rows, chunk, (r0, r1) ->
+        kernels.spatialCrossEntropy(logits, targets, q, classes, spatial, r0, r1, lossOut, grad,
+            coef, acc, zScale, opt));
+  }
+
+  /**
    * {@code float[]} form: packed rows, {@code rows = logits.length / classes}.
    *
    * @param logits logits: {@code rows} rows of {@code classes} floats, {@code rowStride} apart

@@ -160,6 +160,60 @@ public final class NLLLoss extends LossBase {
   }
 
   /**
+   * The full call for PyTorch's N-d layout, the class axis at dim 1: log-probabilities {@code
+   * [N, C, d1, …, dk]} as {@code batch × classes × spatial} floats, targets {@code [N, d1, …,
+   * dk]}; row losses and MEAN as {@link #compute(MemorySegment, long, MemorySegment, long, long,
+   * MemorySegment, MemorySegment, float, boolean)}, one row per position. Not with 16-bit
+   * formats.
+   *
+   * @param logProbs {@code batch × classes × spatial} floats
+   * @param targets {@code batch × spatial} class indices (or ignoreIndex)
+   * @param batch N (≥ 0)
+   * @param classes C (≥ 1)
+   * @param spatial d1·…·dk (≥ 1)
+   * @param lossOut receives the row losses; only with NONE, may be null
+   * @param grad receives the gradient in the input layout, or null
+   * @param gradScale finite factor applied to the gradient
+   * @param accumulate add the gradient to {@code grad}'s contents instead of overwriting them
+   * @return the reduced loss; with NONE, the sum of the row losses
+   * @throws IllegalStateException if this loss has 16-bit formats
+   */
+  public double computeSpatial(MemorySegment logProbs, MemorySegment targets, long batch,
+      long classes, long spatial, MemorySegment lossOut, MemorySegment grad, float gradScale,
+      boolean accumulate) {
+    if (formatted) {
+      throw new IllegalStateException("the N-d layout takes float32 buffers");
+    }
+    boolean int64 = targetType == ClassIndexType.INT64;
+    long rows = RowArgs.spatial(batch, classes, spatial);
+    long span = rows * classes;
+    Args.input("logProbs", logProbs, span);
+    RowArgs.targets(targets, rows, int64);
+    RowArgs.perClass("weight", weight, classes);
+    Args.finite("gradScale", gradScale);
+    RowArgs.outputs(logProbs, "logProbs", targets, "targets", rows * (int64 ? Long.BYTES
+        : Integer.BYTES), span, rows, lossOut, grad, reduction == Reduction.NONE);
+    double norm = RowArgs.normalizer(targets, int64, rows, classes, ignoreIndex, weight);
+    float coef = reduction == Reduction.MEAN ? RowArgs.meanCoef(gradScale, norm) : gradScale;
+    long chunk = Split.rowChunk(rows, classes);
+    int threads = Split.threads(parallelism(), rows * classes, rows, chunk, logProbs, targets,
+        lossOut, grad);
+    double sum = 0;
+    if (threads == 1) {
+      for (long r = 0; r < rows; r += chunk) {
+        sum += kernels.spatialNll(logProbs, targets, classes, spatial, r,
+            Math.min(rows, r + chunk), lossOut, grad, coef, accumulate, weightSeg, ignoreIndex,
+            int64);
+      }
+    } else {
+      sum = Split.parallel(parallelism().executor(), threads, rows, chunk, (r0, r1) ->
+          kernels.spatialNll(logProbs, targets, classes, spatial, r0, r1, lossOut, grad, coef,
+              accumulate, weightSeg, ignoreIndex, int64));
+    }
+    return reduction == Reduction.MEAN ? sum / norm : sum;
+  }
+
+  /**
    * Packed rows, scale 1, overwriting.
    *
    * @param logProbs log-probabilities: {@code rows} rows of {@code classes} floats, {@code rowStride} apart

@@ -104,6 +104,13 @@ public final class Conformance {
   }
 
   static Outcome evaluate(String id, JsonNode node, boolean int64) {
+    if (node.has("loss") && TorchSuiteCases.handles(node.get("loss").asText())) {
+      try {
+        return new Outcome(id, TorchSuiteCases.evaluate(node, int64));
+      } catch (RuntimeException e) {
+        return new Outcome(id, e.getClass().getSimpleName() + ": " + e.getMessage());
+      }
+    }
     if (node.has("loss") && TrainingCases.handles(node.get("loss").asText())) {
       try {
         return new Outcome(id, TrainingCases.evaluate(node, int64));

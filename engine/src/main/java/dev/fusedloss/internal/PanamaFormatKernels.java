@@ -120,6 +120,8 @@ final class PanamaFormatKernels implements FormatKernels {
     }
   }
 
+  private static final ThreadLocal<float[]> HALF = ThreadLocal.withInitial(() -> new float[L]);
+
   @Override
   public int pointwiseLanes() {
     return L;
@@ -130,6 +132,7 @@ final class PanamaFormatKernels implements FormatKernels {
       MemorySegment y, long from, long to, MemorySegment loss, FloatFormat fg,
       MemorySegment grad, float coef, boolean acc) {
     int kind = (int) shape[0];
+    float[] half = HALF.get();
     float thr = shape[1];
     float div = shape[2];
     float b = shape[3];
@@ -234,9 +237,10 @@ final class PanamaFormatKernels implements FormatKernels {
                     bits.lanewise(AND, 0x7fffffff).compare(GT, 0x7f800000));
             ((ShortVector) r.convertShape(I2S, S, 0)).intoMemorySegment(grad, i * 2, NATIVE);
           } else {
+            g.intoArray(half, 0); // lane(i) with a variable i is no intrinsic: it allocates
             for (int lane = 0; lane < L; lane++) { // float16: F16C, lane by lane
               grad.setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, i + lane,
-                  Float.floatToFloat16(g.lane(lane)));
+                  Float.floatToFloat16(half[lane]));
             }
           }
         }

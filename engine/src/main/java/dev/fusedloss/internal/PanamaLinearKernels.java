@@ -44,6 +44,13 @@ final class PanamaLinearKernels implements LinearKernels {
 
   private static final ThreadLocal<Packs> PACKS = ThreadLocal.withInitial(Packs::new);
 
+  /**
+   * Per-thread arrays that vectors are stored into to read single lanes: {@code lane(i)} with a
+   * variable i is not an intrinsic, and its fallback allocates an array per call.
+   */
+  private static final ThreadLocal<float[][]> LANES = ThreadLocal.withInitial(() ->
+      new float[4][L]);
+
   @Override
   public void gemm(int m, int n, int k, MemorySegment a, long aOff, long ars, long acs,
       MemorySegment b, long bOff, long ldb, MemorySegment c, long cOff, long ldc, boolean acc) {
@@ -266,60 +273,87 @@ final class PanamaLinearKernels implements LinearKernels {
   @Override
   public void tileStats(MemorySegment z, long zOff, long ld, int vt, int n, MemorySegment m,
       MemorySegment se, MemorySegment zs, long at) {
+    // one sweep per method: small methods compile at every JIT tier (C1 runs out of registers
+    // on a method holding all three, and the uncompiled Vector API code allocates)
+    float[][] lanesOf = LANES.get();
     for (int c = 0; c < n; c += L) {
-      VectorMask<Float> mask = F.indexInRange(c, n);
       int lanes = Math.min(L, n - c);
-      FloatVector mx = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
-      for (int j = 0; j < vt; j++) {
-        mx = mx.lanewise(MAX, FloatVector.fromMemorySegment(F, z, (zOff + j * ld + c) * Float.BYTES, NATIVE, mask));
-      }
-      FloatVector old = FloatVector.fromMemorySegment(F, m, (at + c) * Float.BYTES, NATIVE, mask);
-      FloatVector mNew = old.lanewise(MAX, mx);
-      mNew.intoMemorySegment(m, (at + c) * Float.BYTES, NATIVE, mask);
-      for (int l = 0; l < lanes; l++) {
-        long idx = at + c + l;
-        se.setAtIndex(F64, idx, ScalarLinearKernels.rescale(se.getAtIndex(F64, idx),
-            old.lane(l), mNew.lane(l)));
-      }
-      FloatVector acc = FloatVector.zero(F);
-      for (int j = 0; j < vt; j++) {
-        FloatVector arg = FloatVector.fromMemorySegment(F, z, (zOff + j * ld + c) * Float.BYTES,
-            NATIVE, mask).sub(mNew);
-        // exp(arg) for arg ≤ 0, PanamaExp.expNonPositive written out: a helper taking a
-        // vector may be compiled apart and not inlined, and its vectors are then boxed
-        FloatVector nb = arg.fma(PanamaSpecies.LOG2E, PanamaSpecies.MAGIC);
-        FloatVector nn = nb.sub(PanamaSpecies.MAGIC);
-        FloatVector rr = nn.fma(PanamaSpecies.LN2_LO, nn.fma(PanamaSpecies.LN2_HI, arg));
-        FloatVector pp = rr.fma(PanamaSpecies.P0, PanamaSpecies.P1).fma(rr, PanamaSpecies.P2)
-            .fma(rr, PanamaSpecies.P3).fma(rr, PanamaSpecies.P4).fma(rr, PanamaSpecies.P5)
-            .fma(rr, PanamaSpecies.ONE).fma(rr, PanamaSpecies.ONE);
-        FloatVector e = pp.mul(nb.reinterpretAsInts().lanewise(
-            jdk.incubator.vector.VectorOperators.LSHL, 23).reinterpretAsFloats()).mul(0x1p-24f)
-            .blend(0f, arg.compare(jdk.incubator.vector.VectorOperators.LT, PanamaSpecies.CUTOFF));
-        acc = acc.add(e);
-        if ((j + 1) % FLUSH == 0 || j == vt - 1) {
-          for (int l = 0; l < lanes; l++) {
-            float ml = mNew.lane(l);
-            if (ml != Float.NEGATIVE_INFINITY) { // all −∞: no mass (−∞ − −∞ would be NaN)
-              long idx = at + c + l;
-              se.setAtIndex(F64, idx, se.getAtIndex(F64, idx) + acc.lane(l));
-            }
-          }
-          acc = FloatVector.zero(F);
-        }
-      }
+      tileMax(z, zOff + c, ld, vt, lanes, m, se, at + c, lanesOf[0], lanesOf[1]);
+      tileSumExp(z, zOff + c, ld, vt, lanes, m, se, at + c, lanesOf[2]);
       if (zs != null) {
-        FloatVector t = FloatVector.zero(F);
-        for (int j = 0; j < vt; j++) {
-          t = t.add(FloatVector.fromMemorySegment(F, z, (zOff + j * ld + c) * Float.BYTES, NATIVE, mask));
-          if ((j + 1) % 16 == 0 || j == vt - 1) {
-            for (int l = 0; l < lanes; l++) {
-              long idx = at + c + l;
-              zs.setAtIndex(F64, idx, zs.getAtIndex(F64, idx) + t.lane(l));
-            }
-            t = FloatVector.zero(F);
+        tileSum(z, zOff + c, ld, vt, lanes, zs, at + c, lanesOf[2]);
+      }
+    }
+  }
+
+  /** Sweep 1 over L columns: the new running max, and the sums of exps rescaled to it. */
+  private static void tileMax(MemorySegment z, long zOff, long ld, int vt, int lanes,
+      MemorySegment m, MemorySegment se, long at, float[] oldL, float[] newL) {
+    VectorMask<Float> mask = F.indexInRange(0, lanes);
+    FloatVector mx = FloatVector.broadcast(F, Float.NEGATIVE_INFINITY);
+    for (int j = 0; j < vt; j++) {
+      mx = mx.lanewise(MAX, FloatVector.fromMemorySegment(F, z, (zOff + j * ld) * Float.BYTES,
+          NATIVE, mask));
+    }
+    FloatVector old = FloatVector.fromMemorySegment(F, m, at * Float.BYTES, NATIVE, mask);
+    FloatVector mNew = old.lanewise(MAX, mx);
+    mNew.intoMemorySegment(m, at * Float.BYTES, NATIVE, mask);
+    old.intoArray(oldL, 0);
+    mNew.intoArray(newL, 0);
+    for (int l = 0; l < lanes; l++) {
+      se.setAtIndex(F64, at + l, ScalarLinearKernels.rescale(se.getAtIndex(F64, at + l),
+          oldL[l], newL[l]));
+    }
+  }
+
+  /** Sweep 2 over L columns: Σ exp(z − m), in float per 64 rows, then per lane in double. */
+  private static void tileSumExp(MemorySegment z, long zOff, long ld, int vt, int lanes,
+      MemorySegment m, MemorySegment se, long at, float[] accL) {
+    VectorMask<Float> mask = F.indexInRange(0, lanes);
+    FloatVector mNew = FloatVector.fromMemorySegment(F, m, at * Float.BYTES, NATIVE, mask);
+    FloatVector acc = FloatVector.zero(F);
+    for (int j = 0; j < vt; j++) {
+      FloatVector arg = FloatVector.fromMemorySegment(F, z, (zOff + j * ld) * Float.BYTES,
+          NATIVE, mask).sub(mNew);
+      // exp(arg) for arg ≤ 0, PanamaExp.expNonPositive written out: a helper taking a
+      // vector may be compiled apart and not inlined, and its vectors are then boxed
+      FloatVector nb = arg.fma(PanamaSpecies.LOG2E, PanamaSpecies.MAGIC);
+      FloatVector nn = nb.sub(PanamaSpecies.MAGIC);
+      FloatVector rr = nn.fma(PanamaSpecies.LN2_LO, nn.fma(PanamaSpecies.LN2_HI, arg));
+      FloatVector pp = rr.fma(PanamaSpecies.P0, PanamaSpecies.P1).fma(rr, PanamaSpecies.P2)
+          .fma(rr, PanamaSpecies.P3).fma(rr, PanamaSpecies.P4).fma(rr, PanamaSpecies.P5)
+          .fma(rr, PanamaSpecies.ONE).fma(rr, PanamaSpecies.ONE);
+      FloatVector e = pp.mul(nb.reinterpretAsInts().lanewise(
+          jdk.incubator.vector.VectorOperators.LSHL, 23).reinterpretAsFloats()).mul(0x1p-24f)
+          .blend(0f, arg.compare(jdk.incubator.vector.VectorOperators.LT, PanamaSpecies.CUTOFF));
+      acc = acc.add(e);
+      if ((j + 1) % FLUSH == 0 || j == vt - 1) {
+        acc.intoArray(accL, 0);
+        for (int l = 0; l < lanes; l++) {
+          // all −∞: no mass (−∞ − −∞ would be NaN)
+          if (m.getAtIndex(F32, at + l) != Float.NEGATIVE_INFINITY) {
+            se.setAtIndex(F64, at + l, se.getAtIndex(F64, at + l) + accL[l]);
           }
         }
+        acc = FloatVector.zero(F);
+      }
+    }
+  }
+
+  /** Sweep 3 over L columns: Σ z, in float per 16 rows, then per lane in double. */
+  private static void tileSum(MemorySegment z, long zOff, long ld, int vt, int lanes,
+      MemorySegment zs, long at, float[] accL) {
+    VectorMask<Float> mask = F.indexInRange(0, lanes);
+    FloatVector t = FloatVector.zero(F);
+    for (int j = 0; j < vt; j++) {
+      t = t.add(FloatVector.fromMemorySegment(F, z, (zOff + j * ld) * Float.BYTES, NATIVE,
+          mask));
+      if ((j + 1) % 16 == 0 || j == vt - 1) {
+        t.intoArray(accL, 0);
+        for (int l = 0; l < lanes; l++) {
+          zs.setAtIndex(F64, at + l, zs.getAtIndex(F64, at + l) + accL[l]);
+        }
+        t = FloatVector.zero(F);
       }
     }
   }
@@ -359,6 +393,7 @@ final class PanamaLinearKernels implements LinearKernels {
 
   @Override
   public double sum(MemorySegment z, long off, int n) {
+    float[] accL = LANES.get()[3];
     int j = 0;
     FloatVector acc = FloatVector.zero(F);
     double t = 0;
@@ -368,8 +403,9 @@ final class PanamaLinearKernels implements LinearKernels {
       if (++block == 16 || j + 2 * L > n) {
         // lane by lane in lane order: reduceLanes(ADD) leaves the order open, and the
         // interpreter and C2 choose different ones (last bits would move between JIT tiers)
+        acc.intoArray(accL, 0);
         for (int l = 0; l < L; l++) {
-          t += acc.lane(l);
+          t += accL[l];
         }
         acc = FloatVector.zero(F);
         block = 0;

@@ -183,4 +183,20 @@ final class PanamaSoftmaxKernels implements SoftmaxKernels {
       shiftInPlace(out, base, cls, m, (float) Math.log(s));
     }
   }
+
+  @Override
+  public double spatialCrossEntropy(MemorySegment x, MemorySegment targets, MemorySegment q,
+      long classes, long spatial, long r0, long r1, MemorySegment loss, MemorySegment grad,
+      float coef, boolean acc, float zScale, CrossEntropy opt) {
+    return SpatialRows.crossEntropy(x, targets, q, (int) classes, spatial, r0, r1, loss, grad,
+        coef, acc, zScale, opt);
+  }
+
+  @Override
+  public double spatialNll(MemorySegment x, MemorySegment targets, long classes, long spatial,
+      long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, boolean acc,
+      MemorySegment weight, int ignoreIndex, boolean int64) {
+    return ScalarSoftmaxKernels.spatialNllRows(x, targets, classes, spatial, r0, r1, loss, grad,
+        coef, acc, weight, ignoreIndex, int64);
+  }
 }

@@ -31,6 +31,29 @@ public final class RowArgs {
     return (rows - 1) * stride + classes;
   }
 
+  /**
+   * Checks an N-d shape {@code [batch, classes, spatial]} (class axis at dim 1) and returns its
+   * row count {@code batch·spatial}.
+   */
+  public static long spatial(long batch, long classes, long spatial) {
+    if (batch < 0) {
+      throw new IllegalArgumentException("batch must be >= 0, got " + batch);
+    }
+    if (classes < 1 || classes > MAX_CLASSES) {
+      throw new IllegalArgumentException(
+          "classes must be in [1, " + MAX_CLASSES + "], got " + classes);
+    }
+    if (spatial < 1) {
+      throw new IllegalArgumentException("spatial must be >= 1, got " + spatial);
+    }
+    if (batch > 0 && (spatial > Args.MAX_ELEMENTS / classes
+        || batch > Args.MAX_ELEMENTS / (classes * spatial))) {
+      throw new IllegalArgumentException("batch × classes × spatial exceeds the addressable "
+          + "float count");
+    }
+    return batch * spatial;
+  }
+
   /** A target segment holding at least {@code rows} int32 (or, with {@code int64}, int64) values. */
   public static void targets(MemorySegment targets, long rows, boolean int64) {
     if (targets == null) {

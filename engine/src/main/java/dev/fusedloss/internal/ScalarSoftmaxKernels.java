@@ -293,4 +293,126 @@ public final class ScalarSoftmaxKernels implements SoftmaxKernels {
       }
     }
   }
+
+  @Override
+  public double spatialCrossEntropy(MemorySegment x, MemorySegment targets, MemorySegment q,
+      long classes, long spatial, long r0, long r1, MemorySegment loss, MemorySegment grad,
+      float coef, boolean acc, float zScale, CrossEntropy opt) {
+    double total = 0;
+    double eps = opt.smoothing();
+    double epsC = eps / classes;
+    double wsum = opt.weight() == null ? classes : opt.weightSum();
+    boolean soft = q != null;
+    for (long r = r0; r < r1; r++) {
+      long n = r / spatial;
+      long base = n * classes * spatial + (r - n * spatial); // (n, c = 0, s)
+      int t = soft ? 0 : RowArgs.target(targets, r, opt.int64());
+      if (!soft && t == opt.ignoreIndex()) {
+        if (loss != null) {
+          put(loss, r, 0);
+        }
+        if (grad != null) {
+          for (long c = 0; c < classes; c++) {
+            putGrad(grad, base + c * spatial, 0, acc);
+          }
+        }
+        continue;
+      }
+      double m = Double.NEGATIVE_INFINITY;
+      double sumWx = 0;
+      double wq = 0;
+      for (long c = 0; c < classes; c++) {
+        double v = get(x, base + c * spatial);
+        m = Math.max(m, v);
+        if (soft) {
+          double qc = weight(opt.weight(), c) * ((1 - eps) * get(q, base + c * spatial) + epsC);
+          wq += qc;
+          sumWx += qc * v;
+        } else {
+          sumWx += weight(opt.weight(), c) * v;
+        }
+      }
+      double s = 0;
+      for (long c = 0; c < classes; c++) {
+        s += Math.exp(get(x, base + c * spatial) - m);
+      }
+      double logS = Math.log(s);
+      double lse = m + logS;
+      double l;
+      double a;
+      double wt = soft ? 0 : weight(opt.weight(), t);
+      if (soft) {
+        l = wq * logS + (wq * m - sumWx);
+        a = wq;
+      } else {
+        double xt = get(x, base + (long) t * spatial);
+        l = (1 - eps) * wt * ((m - xt) + logS) + zScale * lse * lse;
+        if (eps > 0) {
+          l += epsC * (wsum * logS + (wsum * m - sumWx));
+        }
+        a = (1 - eps) * wt + epsC * wsum + 2 * zScale * lse;
+      }
+      if (loss != null) {
+        put(loss, r, l);
+      }
+      total += (float) l;
+      if (grad != null) {
+        for (long c = 0; c < classes; c++) {
+          long i = base + c * spatial;
+          double p = Math.exp(get(x, i) - m) / s;
+          double g;
+          if (soft) {
+            g = p * a - weight(opt.weight(), c) * ((1 - eps) * get(q, i) + epsC);
+          } else {
+            g = p * a - epsC * weight(opt.weight(), c) - (c == t ? (1 - eps) * wt : 0);
+          }
+          putGrad(grad, i, g * coef, acc);
+        }
+      }
+    }
+    return total;
+  }
+
+  @Override
+  public double spatialNll(MemorySegment x, MemorySegment targets, long classes, long spatial,
+      long r0, long r1, MemorySegment loss, MemorySegment grad, float coef, boolean acc,
+      MemorySegment weight, int ignoreIndex, boolean int64) {
+    return spatialNllRows(x, targets, classes, spatial, r0, r1, loss, grad, coef, acc, weight,
+        ignoreIndex, int64);
+  }
+
+  /**
+   * NLL on [N, C, S]: one value read per row, the gradient row zeroed (unless accumulating)
+   * and {@code −coef·w_t} put at the target. Memory-bound with no arithmetic to speak of: both
+   * providers run this loop.
+   */
+  static double spatialNllRows(MemorySegment x, MemorySegment targets, long classes,
+      long spatial, long r0, long r1, MemorySegment loss, MemorySegment grad, float coef,
+      boolean acc, MemorySegment weight, int ignoreIndex, boolean int64) {
+    double total = 0;
+    for (long r = r0; r < r1; r++) {
+      long n = r / spatial;
+      long base = n * classes * spatial + (r - n * spatial);
+      int t = RowArgs.target(targets, r, int64);
+      boolean ignored = t == ignoreIndex;
+      double wt = ignored ? 0 : weight(weight, t);
+      double l = ignored ? 0 : -wt * get(x, base + (long) t * spatial);
+      if (loss != null) {
+        put(loss, r, l);
+      }
+      total += (float) l;
+      if (grad != null) {
+        if (!acc) {
+          for (long c = 0; c < classes; c++) {
+            put(grad, base + c * spatial, 0);
+          }
+        }
+        if (!ignored) {
+          long i = base + (long) t * spatial;
+          put(grad, i, get(grad, i) - wt * coef);
+        }
+      }
+    }
+    return total;
+  }
 }

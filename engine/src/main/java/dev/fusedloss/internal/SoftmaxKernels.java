@@ -53,4 +53,19 @@ public interface SoftmaxKernels {
 
   /** Writes {@code x_c − lse} of each row to {@code out}. */
   void logSoftmax(MemorySegment x, long stride, long classes, long r0, long r1, MemorySegment out);
+
+  /**
+   * Cross entropy with the class axis at dim 1: logits {@code [N, C, S]} ({@code S = d1·…·dk}),
+   * rows {@code r = n·S + s} in [r0, r1); class-index targets {@code [N, S]} ({@code q} null) or
+   * soft targets {@code q [N, C, S]}; losses per row, gradient in the logits layout. The options
+   * of {@link #crossEntropy} without the soft cap.
+   */
+  double spatialCrossEntropy(MemorySegment x, MemorySegment targets, MemorySegment q,
+      long classes, long spatial, long r0, long r1, MemorySegment loss, MemorySegment grad,
+      float coef, boolean acc, float zScale, CrossEntropy opt);
+
+  /** NLL with the class axis at dim 1 (layout as {@link #spatialCrossEntropy}). */
+  double spatialNll(MemorySegment x, MemorySegment targets, long classes, long spatial, long r0,
+      long r1, MemorySegment loss, MemorySegment grad, float coef, boolean acc,
+      MemorySegment weight, int ignoreIndex, boolean int64);
 }

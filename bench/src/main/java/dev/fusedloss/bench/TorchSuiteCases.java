@@ -1,0 +1,182 @@
+package dev.fusedloss.bench;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.fusedloss.BCELoss;
+import dev.fusedloss.BCEWithLogitsLoss;
+import dev.fusedloss.ClassIndexType;
+import dev.fusedloss.CrossEntropyLoss;
+import dev.fusedloss.ElementwiseLoss;
+import dev.fusedloss.HuberLoss;
+import dev.fusedloss.KLDivLoss;
+import dev.fusedloss.L1Loss;
+import dev.fusedloss.MSELoss;
+import dev.fusedloss.NLLLoss;
+import dev.fusedloss.Reduction;
+import dev.fusedloss.SmoothL1Loss;
+import java.lang.foreign.MemorySegment;
+import java.util.Set;
+
+/**
+ * The {@code torch_module} cases of {@code torch-suite-cases.jsonl} (PyTorch 1.13's own criterion
+ * tests, see {@code TORCH-SUITE.md}) through the public API: the module and its options map onto
+ * a fusedloss loss, the input's shape onto its layout (class axis at dim 1 for cross entropy and
+ * NLL, no-batch forms included). A module fusedloss does not have throws, so the case counts as
+ * failed.
+ */
+final class TorchSuiteCases {
+  private TorchSuiteCases() {}
+
+  static boolean handles(String loss) {
+    return loss.equals("torch_module");
+  }
+
+  /** Null when the loss and the input's gradient agree with the references, else what did not. */
+  static String evaluate(JsonNode n, boolean int64) {
+    String module = n.get("module").asText();
+    JsonNode o = n.get("options");
+    JsonNode inputs = n.get("inputs");
+    if (inputs.size() != 1) {
+      throw new UnsupportedOperationException(module + " with " + inputs.size() + " inputs");
+    }
+    JsonNode in = inputs.get(0);
+    int[] shape = in.get("shape").isArray() ? Case.ints(in.get("shape")) : new int[0];
+    float[] x = Case.floats(in.get("values"));
+    JsonNode tn = n.get("target");
+    Reduction red = switch (o.path("reduction").asText("mean")) {
+      case "mean" -> Reduction.MEAN;
+      case "sum" -> Reduction.SUM;
+      case "none" -> Reduction.NONE;
+      default -> throw new UnsupportedOperationException("reduction " + o.get("reduction"));
+    };
+    float[] grad = new float[x.length];
+    double[] loss;
+    switch (module) {
+      case "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss" -> {
+        only(o, module, "reduction", "beta", "delta", "weight", "pos_weight");
+        ElementwiseLoss l = switch (module) {
+          case "MSELoss" -> MSELoss.of(red);
+          case "L1Loss" -> L1Loss.of(red);
+          case "SmoothL1Loss" -> SmoothL1Loss.of(red, (float) o.path("beta").asDouble(1));
+          case "HuberLoss" -> HuberLoss.of(red, (float) o.path("delta").asDouble(1));
+          case "BCELoss" -> BCELoss.builder().reduction(red).weight(tensor(o, "weight")).build();
+          default -> BCEWithLogitsLoss.builder().reduction(red).weight(tensor(o, "weight"))
+              .posWeight(tensor(o, "pos_weight")).build();
+        };
+        float[] y = Case.floats(tn.get("values"));
+        float[] out = red == Reduction.NONE ? new float[x.length] : null;
+        double v = l.compute(x, y, out, grad, 1f, false);
+        loss = out == null ? new double[] {v} : Cases.widen(out);
+      }
+      case "KLDivLoss" -> {
+        only(o, module, "reduction", "log_target");
+        KLDivLoss l = KLDivLoss.of(red, o.path("log_target").asBoolean(false));
+        float[] y = Case.floats(tn.get("values"));
+        float[] out = red == Reduction.NONE ? new float[x.length] : null;
+        long rows = shape.length == 0 ? 1 : shape[0];
+        long cols = x.length / Math.max(1, rows);
+        double v = l.compute(MemorySegment.ofArray(x), MemorySegment.ofArray(y), rows, cols,
+            out == null ? null : MemorySegment.ofArray(out), MemorySegment.ofArray(grad), 1f,
+            false);
+        loss = out == null ? new double[] {v} : Cases.widen(out);
+      }
+      case "CrossEntropyLoss", "NLLLoss" -> {
+        only(o, module, "reduction", "ignore_index", "label_smoothing", "weight");
+        // [N, C, d1, …] with targets [N, d1, …]; [C] with a scalar target (no batch)
+        long batch;
+        long classes;
+        long spatial = 1;
+        int[] tshape = ints(tn.get("shape"));
+        boolean probs = tn.get("dtype").asText().equals("float");
+        if (shape.length == 1) {
+          batch = 1;
+          classes = shape[0];
+        } else if (!probs && tshape.length == shape.length) {
+          throw new UnsupportedOperationException("class-index targets of the input's rank");
+        } else {
+          batch = shape[0];
+          classes = shape[1];
+          for (int i = 2; i < shape.length; i++) {
+            spatial *= shape[i];
+          }
+        }
+        int rows = (int) (batch * spatial);
+        float[] out = red == Reduction.NONE ? new float[rows] : null;
+        MemorySegment outSeg = out == null ? null : MemorySegment.ofArray(out);
+        int ignore = o.path("ignore_index").asInt(-100);
+        double v;
+        if (module.equals("NLLLoss")) {
+          NLLLoss l = NLLLoss.builder().reduction(red).ignoreIndex(ignore)
+              .weight(tensor(o, "weight"))
+              .targetType(int64 ? ClassIndexType.INT64 : ClassIndexType.INT32).build();
+          v = l.computeSpatial(MemorySegment.ofArray(x), targets(tn, int64), batch, classes,
+              spatial, outSeg, MemorySegment.ofArray(grad), 1f, false);
+        } else {
+          CrossEntropyLoss l = CrossEntropyLoss.builder().reduction(red).ignoreIndex(ignore)
+              .labelSmoothing((float) o.path("label_smoothing").asDouble(0))
+              .weight(tensor(o, "weight"))
+              .targetType(int64 ? ClassIndexType.INT64 : ClassIndexType.INT32).build();
+          v = probs
+              ? l.computeSoftSpatial(MemorySegment.ofArray(x),
+                  MemorySegment.ofArray(Case.floats(tn.get("values"))), batch, classes, spatial,
+                  outSeg, MemorySegment.ofArray(grad), 1f, false)
+              : l.computeSpatial(MemorySegment.ofArray(x), targets(tn, int64), batch, classes,
+                  spatial, outSeg, MemorySegment.ofArray(grad), 1f, false);
+        }
+        loss = out == null ? new double[] {v} : Cases.widen(out);
+      }
+      default -> throw new UnsupportedOperationException("no fusedloss loss for torch.nn."
+          + module);
+    }
+    boolean f32 = !n.has("f32_matches_f64") || n.get("f32_matches_f64").asBoolean();
+    String d = Conformance.agree(loss, Case.doublesOrNull(n.get("expected_loss_f64")),
+        Case.doublesOrNull(n.get("expected_loss")), f32);
+    if (d != null) {
+      return "loss " + d;
+    }
+    JsonNode g64 = n.path("expected_grads_f64").path(0);
+    JsonNode g32 = n.path("expected_grads").path(0);
+    if (!g64.isMissingNode()) {
+      d = Conformance.agree(Cases.widen(grad), Case.doublesOrNull(g64),
+          g32.isMissingNode() ? null : Case.doublesOrNull(g32), f32);
+      if (d != null) {
+        return "grad " + d;
+      }
+    }
+    return null;
+  }
+
+  private static void only(JsonNode o, String module, String... allowed) {
+    Set<String> ok = Set.of(allowed);
+    o.fieldNames().forEachRemaining(k -> {
+      if (!ok.contains(k)) {
+        throw new UnsupportedOperationException(module + " option '" + k + "'");
+      }
+    });
+  }
+
+  /** A tensor option ({@code {shape, dtype, values}}) as floats, or null when absent. */
+  private static float[] tensor(JsonNode o, String key) {
+    JsonNode t = o.get(key);
+    if (t == null || t.isNull()) {
+      return null;
+    }
+    return Case.floats(t.get("values"));
+  }
+
+  /** Integer values, a scalar (shape []) included. */
+  private static int[] ints(JsonNode v) {
+    return v.isArray() ? Case.ints(v) : new int[] {v.asInt()};
+  }
+
+  private static MemorySegment targets(JsonNode tn, boolean int64) {
+    int[] t = ints(tn.get("values"));
+    if (!int64) {
+      return MemorySegment.ofArray(t);
+    }
+    long[] w = new long[t.length];
+    for (int i = 0; i < t.length; i++) {
+      w[i] = t[i];
+    }
+    return MemorySegment.ofArray(w);
+  }
+}
