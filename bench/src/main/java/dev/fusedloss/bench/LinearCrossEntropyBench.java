@@ -74,6 +74,7 @@ public class LinearCrossEntropyBench {
     MemorySegment rowOut;
     FusedLinearCrossEntropyLoss loss;
     FusedLinearCrossEntropyLoss lossBf16;
+    FusedLinearCrossEntropyLoss lossTwoThreads;
     LinearKernels lk;
 
     @Setup(Level.Trial)
@@ -114,6 +115,8 @@ public class LinearCrossEntropyBench {
       loss = FusedLinearCrossEntropyLoss.builder().build().withParallelism(one);
       lossBf16 = FusedLinearCrossEntropyLoss.builder().inputFormat(FloatFormat.BFLOAT16).build()
           .withParallelism(one);
+      lossTwoThreads = FusedLinearCrossEntropyLoss.builder().build()
+          .withParallelism(Parallelism.threads(2));
       lk = VectorizationProvider.get().linear();
     }
 
@@ -148,6 +151,13 @@ public class LinearCrossEntropyBench {
   @Benchmark
   public double fused(Shape s) {
     return s.loss.compute(s.hidden, s.weight, s.bias, s.targets, s.n, s.h, s.v, s.gh, s.gw, s.gb);
+  }
+
+  /** {@code fused} on two threads (rows split for dH, vocabulary rows for dW; same bits). */
+  @Benchmark
+  public double fusedTwoThreads(Shape s) {
+    return s.lossTwoThreads.compute(s.hidden, s.weight, s.bias, s.targets, s.n, s.h, s.v, s.gh,
+        s.gw, s.gb);
   }
 
   @Benchmark

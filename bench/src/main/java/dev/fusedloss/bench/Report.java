@@ -205,7 +205,11 @@ public final class Report {
 
   static long[] shape(String s) {
     String[] p = s.split("x");
-    return new long[] {Long.parseLong(p[0]), Long.parseLong(p[1])};
+    long[] out = new long[p.length];
+    for (int i = 0; i < p.length; i++) {
+      out[i] = Long.parseLong(p[i]);
+    }
+    return out;
   }
 
   static String slurp(String path) {
@@ -463,8 +467,10 @@ public final class Report {
         .append("registers).\n\n")
         .append("| shape | gemm µs | gemm GFLOP/s | 3 GEMMs µs | fused µs | fused GFLOP/s (4 ")
         .append("products) | fused ÷ 3 GEMMs | fused bf16 µs | forward only µs | PyTorch 1 ")
-        .append("thread µs | × PyTorch | PyTorch 2 threads µs |\n")
-        .append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        .append("thread µs | × PyTorch | fused 2 threads µs | PyTorch 2 threads µs | 2 threads: ")
+        .append("× PyTorch |\n")
+        .append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: ")
+        .append("| ---: | ---: |\n");
     for (String shape : shapes) {
       double fl = productFlops(shape);
       Result gemm = find("LinearCrossEntropyBench", "gemm", "nhv", shape);
@@ -474,12 +480,14 @@ public final class Report {
       Result fwd = find("LinearCrossEntropyBench", "forwardOnly", "nhv", shape);
       Result t1 = find("PyTorchLinearBench", "step", "nhv", shape, "threads", "1");
       Result t2 = find("PyTorchLinearBench", "step", "nhv", shape, "threads", "2");
+      Result two = find("LinearCrossEntropyBench", "fusedTwoThreads", "nhv", shape);
       md.append("| ").append(shape).append(" | ").append(time(gemm)).append(" | ")
           .append(gflops(fl, gemm)).append(" | ").append(time(three)).append(" | ")
           .append(time(fused)).append(" | ").append(gflops(4 * fl, fused)).append(" | ")
           .append(ratio(fused, three)).append(" | ").append(time(bf16)).append(" | ")
           .append(time(fwd)).append(" | ").append(time(t1)).append(" | ")
-          .append(ratio(t1, fused)).append(" | ").append(time(t2)).append(" |\n");
+          .append(ratio(t1, fused)).append(" | ").append(time(two)).append(" | ")
+          .append(time(t2)).append(" | ").append(ratio(t2, two)).append(" |\n");
     }
     md.append("\nWorking memory of the fused call: the workspace formula of ")
         .append("`LinearCrossEntropyPass.workspaceBytes` (")
