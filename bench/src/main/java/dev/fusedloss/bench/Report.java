@@ -690,28 +690,10 @@ public final class Report {
           }
         }
       }
-      JFreeChart chart = ChartFactory.createBarChart(
-          "Cross entropy: loss + gradient, one thread (higher is faster)", "shape",
-          "GB/s (bytes a fused call moves ÷ time)", data, PlotOrientation.VERTICAL, true, false,
-          false);
-      CategoryPlot plot = chart.getCategoryPlot();
-      plot.setBackgroundPaint(Color.WHITE);
-      plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
-      BarRenderer r = (BarRenderer) plot.getRenderer();
-      r.setBarPainter(new StandardBarPainter());
-      r.setShadowVisible(false);
-      r.setItemMargin(0.02);
-      Color[] palette = {Color.BLACK, Color.GRAY, new Color(0xD62728), new Color(0x1F77B4),
-          new Color(0xFF7F0E), new Color(0x8C564B)};
-      for (int i = 0; i < data.getRowCount(); i++) {
-        String key = data.getRowKey(i).toString();
-        for (int k = 0; k < names.length; k++) {
-          if (names[k].equals(key)) {
-            r.setSeriesPaint(i, palette[k]);
-          }
-        }
-      }
-      ChartUtils.saveChartAsPNG(dir.resolve("cross-entropy.png").toFile(), chart, 900, 520);
+      bars(dir.resolve("cross-entropy.png"), "Cross entropy: loss + gradient, one thread (higher "
+          + "is faster)", "shape", "GB/s (bytes a fused call moves ÷ time)", data, names,
+          new Color[] {Color.BLACK, Color.GRAY, new Color(0xD62728), new Color(0x1F77B4),
+              new Color(0xFF7F0E), new Color(0x8C564B)}, 900, 520);
     }
     Set<String> linearShapes = values("LinearCrossEntropyBench", "nhv");
     if (!linearShapes.isEmpty()) {
@@ -739,29 +721,36 @@ public final class Report {
           }
         }
       }
-      JFreeChart chart = ChartFactory.createBarChart(
-          "Fused linear + cross entropy: GFLOP/s against the FMA roof (one thread unless noted)",
-          "shape (N × H × V)", "GFLOP/s (products' flops ÷ time)", data,
-          PlotOrientation.VERTICAL, true, false, false);
-      CategoryPlot plot = chart.getCategoryPlot();
-      plot.setBackgroundPaint(Color.WHITE);
-      plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
-      BarRenderer r = (BarRenderer) plot.getRenderer();
-      r.setBarPainter(new StandardBarPainter());
-      r.setShadowVisible(false);
-      r.setItemMargin(0.02);
-      Color[] palette = {Color.BLACK, Color.GRAY, new Color(0x1F77B4), new Color(0xD62728),
-          new Color(0xFF7F0E), new Color(0x8C564B), new Color(0xC49C94)};
-      for (int i = 0; i < data.getRowCount(); i++) {
-        String key = data.getRowKey(i).toString();
-        for (int k = 0; k < names.length; k++) {
-          if (names[k].equals(key)) {
-            r.setSeriesPaint(i, palette[k]);
-          }
+      bars(dir.resolve("linear-gflops.png"), "Fused linear + cross entropy: GFLOP/s against "
+          + "the FMA roof (one thread unless noted)", "shape (N × H × V)",
+          "GFLOP/s (products' flops ÷ time)", data, names, new Color[] {Color.BLACK, Color.GRAY,
+              new Color(0x1F77B4), new Color(0xD62728), new Color(0xFF7F0E),
+              new Color(0x8C564B), new Color(0xC49C94)}, 1000, 540);
+    }
+  }
+
+  /** A grouped bar chart, series coloured by their position in {@code names}. */
+  static void bars(Path file, String title, String xLabel, String yLabel,
+      DefaultCategoryDataset data, String[] names, Color[] palette, int width, int height)
+      throws IOException {
+    JFreeChart chart = ChartFactory.createBarChart(title, xLabel, yLabel, data,
+        PlotOrientation.VERTICAL, true, false, false);
+    CategoryPlot plot = chart.getCategoryPlot();
+    plot.setBackgroundPaint(Color.WHITE);
+    plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
+    BarRenderer r = (BarRenderer) plot.getRenderer();
+    r.setBarPainter(new StandardBarPainter());
+    r.setShadowVisible(false);
+    r.setItemMargin(0.02);
+    for (int i = 0; i < data.getRowCount(); i++) {
+      String key = data.getRowKey(i).toString();
+      for (int k = 0; k < names.length; k++) {
+        if (names[k].equals(key)) {
+          r.setSeriesPaint(i, palette[k]);
         }
       }
-      ChartUtils.saveChartAsPNG(dir.resolve("linear-gflops.png").toFile(), chart, 1000, 540);
     }
+    ChartUtils.saveChartAsPNG(file.toFile(), chart, width, height);
   }
 
   static void save(Path file, String title, String xLabel, XYSeriesCollection data)

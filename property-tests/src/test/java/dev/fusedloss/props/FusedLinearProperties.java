@@ -256,33 +256,25 @@ class FusedLinearProperties {
     double zl = 0.01;
     LinearOracle.Result ref = LinearOracle.compute(p.h(), p.w(), p.b(), p.t(), 3, 5, 7, -100, eps,
         cap, zl, "sum", 1);
-    float[] h = p.h().clone();
-    float[] w = p.w().clone();
-    for (int i = 0; i < h.length; i++) {
-      float x = h[i];
-      float d = 1e-2f;
-      h[i] = x + d;
-      double up = LinearOracle.compute(h, w, p.b(), p.t(), 3, 5, 7, -100, eps, cap, zl, "sum", 1)
-          .value;
-      h[i] = x - d;
-      double down = LinearOracle.compute(h, w, p.b(), p.t(), 3, 5, 7, -100, eps, cap, zl, "sum",
-          1).value;
-      h[i] = x;
-      double fd = (up - down) / ((double) (x + d) - (double) (x - d));
-      assertEquals(ref.gh[i], fd, 1e-4 * (1 + Math.abs(fd)), "d/dh[" + i + "]");
-    }
-    for (int i = 0; i < w.length; i++) {
-      float x = w[i];
-      float d = 1e-2f;
-      w[i] = x + d;
-      double up = LinearOracle.compute(h, w, p.b(), p.t(), 3, 5, 7, -100, eps, cap, zl, "sum", 1)
-          .value;
-      w[i] = x - d;
-      double down = LinearOracle.compute(h, w, p.b(), p.t(), 3, 5, 7, -100, eps, cap, zl, "sum",
-          1).value;
-      w[i] = x;
-      double fd = (up - down) / ((double) (x + d) - (double) (x - d));
-      assertEquals(ref.gw[i], fd, 1e-4 * (1 + Math.abs(fd)), "d/dw[" + i + "]");
+    for (boolean ofHidden : new boolean[] {true, false}) {
+      float[] h = p.h().clone();
+      float[] w = p.w().clone();
+      float[] v = ofHidden ? h : w;
+      double[] want = ofHidden ? ref.gh : ref.gw;
+      for (int i = 0; i < v.length; i++) {
+        float x = v[i];
+        float d = 1e-2f;
+        v[i] = x + d;
+        double up = LinearOracle.compute(h, w, p.b(), p.t(), 3, 5, 7, -100, eps, cap, zl, "sum",
+            1).value;
+        v[i] = x - d;
+        double down = LinearOracle.compute(h, w, p.b(), p.t(), 3, 5, 7, -100, eps, cap, zl,
+            "sum", 1).value;
+        v[i] = x;
+        double fd = (up - down) / ((double) (x + d) - (double) (x - d));
+        assertEquals(want[i], fd, 1e-4 * (1 + Math.abs(fd)),
+            (ofHidden ? "d/dh[" : "d/dw[") + i + "]");
+      }
     }
   }
 
