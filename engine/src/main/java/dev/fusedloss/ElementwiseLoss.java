@@ -63,7 +63,7 @@ import java.lang.foreign.MemorySegment;
  */
 public abstract sealed class ElementwiseLoss extends LossBase
     permits MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss,
-        SigmoidFocalLoss, BinaryFocalLoss {
+        SigmoidFocalLoss, BinaryFocalLoss, HingeEmbeddingLoss, SoftMarginLoss {
 
   private final Reduction reduction;
   private final ElementwiseKernels kernels;

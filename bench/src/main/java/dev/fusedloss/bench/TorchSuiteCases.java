@@ -51,13 +51,17 @@ final class TorchSuiteCases {
     float[] grad = new float[x.length];
     double[] loss;
     switch (module) {
-      case "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss" -> {
-        only(o, module, "reduction", "beta", "delta", "weight", "pos_weight");
+      case "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss",
+          "HingeEmbeddingLoss", "SoftMarginLoss" -> {
+        only(o, module, "reduction", "beta", "delta", "weight", "pos_weight", "margin");
         ElementwiseLoss l = switch (module) {
           case "MSELoss" -> MSELoss.of(red);
           case "L1Loss" -> L1Loss.of(red);
           case "SmoothL1Loss" -> SmoothL1Loss.of(red, (float) o.path("beta").asDouble(1));
           case "HuberLoss" -> HuberLoss.of(red, (float) o.path("delta").asDouble(1));
+          case "HingeEmbeddingLoss" -> dev.fusedloss.HingeEmbeddingLoss.of(red,
+              (float) o.path("margin").asDouble(1));
+          case "SoftMarginLoss" -> dev.fusedloss.SoftMarginLoss.of(red);
           case "BCELoss" -> BCELoss.builder().reduction(red).weight(tensor(o, "weight")).build();
           default -> BCEWithLogitsLoss.builder().reduction(red).weight(tensor(o, "weight"))
               .posWeight(tensor(o, "pos_weight")).build();

@@ -50,6 +50,20 @@ public interface ElementwiseKernels {
       MemorySegment loss, MemorySegment grad, float coef, boolean acc,
       float gamma, float a1, float a0, float lo, float hi);
 
+  /**
+   * PyTorch's hinge embedding loss: {@code (y ≠ 1 ? max(0, margin − x) : 0) + (y ≠ −1 ? x : 0)};
+   * derivative {@code (y ≠ 1 ∧ margin − x ≥ 0 ? −1 : 0) + (y ≠ −1 ? 1 : 0)}.
+   */
+  double hingeEmbedding(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc, float margin);
+
+  /**
+   * Soft margin loss {@code log(1 + exp(−y·x))}, as the stable softplus of {@code −y·x};
+   * derivative {@code −y·σ(−y·x)}.
+   */
+  double softMargin(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc);
+
   /** The lowest index in [from, to) holding NaN, or −1. */
   long firstNaN(MemorySegment x, long from, long to);
 

@@ -111,6 +111,70 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   }
 
   @Override
+  public double hingeEmbedding(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc, float margin) {
+    FloatVector zero = FloatVector.zero(F);
+    DoubleVector s = DoubleVector.zero(D);
+    long i = from;
+    for (long bound = from + F.loopBound(to - from); i < bound; i += L) {
+      long off = i * Float.BYTES;
+      FloatVector xv = FloatVector.fromMemorySegment(F, x, off, NATIVE);
+      FloatVector yv = FloatVector.fromMemorySegment(F, y, off, NATIVE);
+      VectorMask<Float> notPos = yv.compare(NE, 1f);
+      VectorMask<Float> notNeg = yv.compare(NE, -1f);
+      FloatVector m = xv.neg().add(margin);
+      // max(0, m) keeping NaN; the derivative −1 where m ≥ 0, NaN where m is NaN
+      FloatVector hinge = m.lanewise(jdk.incubator.vector.VectorOperators.MAX, zero);
+      FloatVector dh = zero.blend(-1f, m.compare(GE, 0f)).blend(m, m.test(IS_NAN));
+      FloatVector l = zero.blend(hinge, notPos).add(zero.blend(xv, notNeg));
+      FloatVector g = zero.blend(dh, notPos).add(zero.blend(1f, notNeg)).mul(coef);
+      s = s.add((DoubleVector) l.convertShape(F2D, D, 0)).add((DoubleVector) l.convertShape(F2D, D, 1));
+      if (loss != null) {
+        l.intoMemorySegment(loss, off, NATIVE);
+      }
+      if (grad != null) {
+        if (acc) {
+          g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+        } else {
+          g.intoMemorySegment(grad, off, NATIVE);
+        }
+      }
+    }
+    return s.reduceLanes(ADD) + TAIL.hingeEmbedding(x, y, i, to, loss, grad, coef, acc, margin);
+  }
+
+  @Override
+  public double softMargin(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc) {
+    FloatVector one = FloatVector.broadcast(F, 1f);
+    DoubleVector s = DoubleVector.zero(D);
+    long i = from;
+    for (long bound = from + F.loopBound(to - from); i < bound; i += L) {
+      long off = i * Float.BYTES;
+      FloatVector yv = FloatVector.fromMemorySegment(F, y, off, NATIVE);
+      FloatVector z = FloatVector.fromMemorySegment(F, x, off, NATIVE).mul(yv).neg();
+      FloatVector e = z.lanewise(ABS).neg().lanewise(EXP);
+      FloatVector l = z.lanewise(jdk.incubator.vector.VectorOperators.MAX, 0f)
+          .add(e.lanewise(LOG1P));
+      FloatVector den = one.add(e);
+      FloatVector sig = e.div(den).blend(one.div(den), z.compare(GE, 0f)); // σ(z)
+      FloatVector g = sig.mul(yv).neg().mul(coef);
+      s = s.add((DoubleVector) l.convertShape(F2D, D, 0)).add((DoubleVector) l.convertShape(F2D, D, 1));
+      if (loss != null) {
+        l.intoMemorySegment(loss, off, NATIVE);
+      }
+      if (grad != null) {
+        if (acc) {
+          g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+        } else {
+          g.intoMemorySegment(grad, off, NATIVE);
+        }
+      }
+    }
+    return s.reduceLanes(ADD) + TAIL.softMargin(x, y, i, to, loss, grad, coef, acc);
+  }
+
+  @Override
   public double robust(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc,
       float thr, float div, float b, float c) {

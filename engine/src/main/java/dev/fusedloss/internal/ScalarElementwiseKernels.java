@@ -62,6 +62,43 @@ public final class ScalarElementwiseKernels implements ElementwiseKernels {
   }
 
   @Override
+  public double hingeEmbedding(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc, float margin) {
+    double sum = 0;
+    for (long i = from; i < to; i++) {
+      double xi = get(x, i);
+      double yi = get(y, i);
+      double l = 0;
+      double g = 0;
+      if (yi != 1) {
+        double m = margin - xi;
+        l += Math.max(0, m);
+        g -= m >= 0 ? 1 : Double.isNaN(m) ? m : 0;
+      }
+      if (yi != -1) {
+        l += xi;
+        g += 1;
+      }
+      sum += emit(loss, grad, i, l, g, coef, acc);
+    }
+    return sum;
+  }
+
+  @Override
+  public double softMargin(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc) {
+    double sum = 0;
+    for (long i = from; i < to; i++) {
+      double z = -(double) get(y, i) * get(x, i);
+      double e = Math.exp(-Math.abs(z));
+      double l = Math.max(z, 0) + Math.log1p(e);
+      double sig = z >= 0 ? 1 / (1 + e) : e / (1 + e); // σ(z)
+      sum += emit(loss, grad, i, l, -get(y, i) * sig, coef, acc);
+    }
+    return sum;
+  }
+
+  @Override
   public double robust(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc,
       float thr, float div, float b, float c) {

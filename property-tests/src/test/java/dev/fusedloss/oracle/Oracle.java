@@ -18,6 +18,41 @@ public final class Oracle {
     return l;
   }
 
+  /**
+   * torch.nn.HingeEmbeddingLoss from its definition: y = 1 → x; y = −1 → max(0, margin − x);
+   * PyTorch adds both terms for any other y. Derivative: 1, and −1 where margin − x ≥ 0.
+   */
+  public static double[] hingeEmbedding(float[] x, float[] y, double margin, double[] grad) {
+    double[] l = new double[x.length];
+    for (int i = 0; i < x.length; i++) {
+      double v = 0;
+      double g = 0;
+      if (y[i] != 1) {
+        double m = margin - x[i];
+        v += Double.isNaN(m) ? m : Math.max(0, m);
+        g += Double.isNaN(m) ? m : m >= 0 ? -1 : 0;
+      }
+      if (y[i] != -1) {
+        v += x[i];
+        g += 1;
+      }
+      l[i] = v;
+      grad[i] = g;
+    }
+    return l;
+  }
+
+  /** torch.nn.SoftMarginLoss: log(1 + e^(−y·x)) evaluated exactly in double; −y·σ(−y·x). */
+  public static double[] softMargin(float[] x, float[] y, double[] grad) {
+    double[] l = new double[x.length];
+    for (int i = 0; i < x.length; i++) {
+      double z = -(double) y[i] * x[i];
+      l[i] = z > 30 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z));
+      grad[i] = -y[i] / (1 + Math.exp(-z));
+    }
+    return l;
+  }
+
   public static double[] l1(float[] x, float[] y, double[] grad) {
     double[] l = new double[x.length];
     for (int i = 0; i < x.length; i++) {

@@ -11,7 +11,7 @@ public final class Data {
   private Data() {}
 
   /** What the values of an array mean. */
-  public enum Domain { REAL, PROBABILITY, LOGIT, TARGET01, HARD01 }
+  public enum Domain { REAL, PROBABILITY, LOGIT, TARGET01, HARD01, SIGN }
 
   public static float[] make(Domain domain, int n, long seed, boolean edges) {
     SplittableRandom r = new SplittableRandom(seed);
@@ -28,6 +28,7 @@ public final class Data {
         case LOGIT -> logit(r, scale, edges);
         case TARGET01 -> r.nextInt(4) == 0 ? r.nextInt(2) : (float) r.nextDouble();
         case HARD01 -> r.nextInt(2);
+        case SIGN -> r.nextBoolean() ? 1f : -1f; // PyTorch's ±1 labels
       };
     }
     return v;

@@ -90,6 +90,12 @@ public final class Specs {
             r -> BinaryFocalLoss.builder().reduction(r).alpha(-1f).gamma(0.5f)
                 .clipEps(FOCAL_CLIP).build(),
             (x, y, g) -> Oracle.binaryFocal(x, y, -1, 0.5, FOCAL_CLIP, 1f - FOCAL_CLIP, g),
-            Domain.PROBABILITY, Domain.HARD01, 0));
+            Domain.PROBABILITY, Domain.HARD01, 0),
+        new Spec("hingeEmbedding(1)", r -> dev.fusedloss.HingeEmbeddingLoss.of(r, 1f),
+            (x, y, g) -> Oracle.hingeEmbedding(x, y, 1, g), Domain.REAL, Domain.SIGN, 0),
+        new Spec("hingeEmbedding(0.5)", r -> dev.fusedloss.HingeEmbeddingLoss.of(r, 0.5f),
+            (x, y, g) -> Oracle.hingeEmbedding(x, y, 0.5f, g), Domain.REAL, Domain.SIGN, 0),
+        new Spec("softMargin", dev.fusedloss.SoftMarginLoss::of, Oracle::softMargin,
+            Domain.LOGIT, Domain.SIGN, 0));
   }
 }
