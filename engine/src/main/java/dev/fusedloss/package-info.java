@@ -76,6 +76,20 @@
  *       that throws {@link dev.fusedloss.NonFiniteException} naming the first NaN or ±∞.
  * </ul>
  *
+ * <h2>Language models, 16-bit buffers, N-d layouts and margin losses</h2>
+ * <ul>
+ *   <li>{@link dev.fusedloss.FusedLinearCrossEntropyLoss}: projection and cross entropy in one
+ *       call, gradients for the hidden states, weight and bias, without the {@code [N, V]}
+ *       logits; forward-only log-probabilities for scoring;
+ *   <li>{@link dev.fusedloss.FloatFormat}: bfloat16 and float16 buffers through {@code
+ *       withFormats(input, target, grad)} on the element-wise and row losses;
+ *   <li>{@link dev.fusedloss.CrossEntropyLoss#computeSpatial} and {@link
+ *       dev.fusedloss.NLLLoss#computeSpatial}: PyTorch's {@code [N, C, d1, …, dk]} with the class
+ *       axis at dim 1, no transposing copy;
+ *   <li>{@link dev.fusedloss.HingeEmbeddingLoss}, {@link dev.fusedloss.SoftMarginLoss}: element-wise,
+ *       with every call mode above.
+ * </ul>
+ *
  * <h2>Call modes</h2>
  * Every loss computes its value and gradient in one call; a null gradient buffer makes it
  * forward-only. A gradient scale multiplies the gradient, {@code accumulate} adds it to the
