@@ -324,15 +324,15 @@ public abstract sealed class ElementwiseLoss extends LossBase
       long end = from + (to - from) / lanes * lanes;
       double sum = formats.pointwise(shape, inputFormat, input, targetFormat, target, from, end,
           lossOut, gradFormat, grad, coef, acc);
-      return end == to ? sum : sum + tiles(input, target, end, to, lossOut, grad, coef, acc,
-          false, null);
+      return end == to ? sum : sum + scratchTiles(input, target, end, to, lossOut, grad, coef,
+          acc, false);
     }
-    return tiles(input, target, from, to, lossOut, grad, coef, acc, check, null);
+    return scratchTiles(input, target, from, to, lossOut, grad, coef, acc, check);
   }
 
-  private double tiles(MemorySegment input, MemorySegment target, long from, long to,
-      MemorySegment lossOut, MemorySegment grad, float coef, boolean acc, boolean check,
-      Void viaScratch) {
+  /** [from, to) through the float32 scratch tiles (see {@link #tiles}). */
+  private double scratchTiles(MemorySegment input, MemorySegment target, long from, long to,
+      MemorySegment lossOut, MemorySegment grad, float coef, boolean acc, boolean check) {
     FormatScratch s = FormatScratch.get(FormatScratch.TILE, FormatScratch.TILE);
     FormatKernels fk = formats;
     double sum = 0;

@@ -31,17 +31,17 @@ import java.lang.foreign.MemorySegment;
  *
  * <h2>How, and the memory bound</h2>
  *
- * Rows go in blocks of at most 1024 (fewer when H is above 1024); for each block the vocabulary
- * is swept twice in tiles of 240 entries: once for every row's log-sum-exp, once to form the
- * tile's {@code dz} and apply {@code dH += dz·W_tile} and {@code dW_tile += dzᵀ·h}. The logits
- * are thus computed twice: four matrix products of {@code 2·N·H·V} operations in all, against
- * three for an unfused forward and backward that keeps the logits. The workspace, allocated per
- * call from an arena closed before it returns, is {@code 4·(H·240 + S·240) + 40·S} bytes, S =
- * min(N, max(64, min(1024, 2^20/H))) rows, plus {@code 4·(240·H + S·H)} for 16-bit inputs (which
- * are widened tile by tile): it never depends on V, nor on N beyond 1024 rows (about 2 MB at H =
- * 1024, against {@code 4·N·V} bytes for the logits alone). The products are a register-blocked
- * Vector API kernel (4 rows × 3 vectors of fused multiply-adds); without the Vector API, plain
- * loops.
+ * Rows go in blocks of S rows, S = min(N, max(64, min(1024, 2^19/H))), whose hidden states are
+ * transposed once; for each block the vocabulary is swept twice in tiles of 240 entries: once
+ * for every row's log-sum-exp, once to form the tile's {@code dz} and apply {@code dH +=
+ * dz·W_tile} and {@code dW_tile += dzᵀ·h}. The logits are thus computed twice: four matrix
+ * products of {@code 2·N·H·V} operations in all, against three for an unfused forward and
+ * backward that keeps the logits. The workspace, allocated per call from an arena closed before
+ * it returns, is {@code 4·(S·H + 240·S) + 44·S} bytes, plus {@code 4·(240·H + S·H)} for 16-bit
+ * inputs (which are widened tile by tile): it never depends on V, nor on N beyond S rows (2.6 MB
+ * at N = H = 1024, against {@code 4·N·V} bytes for the logits alone); the product kernel keeps
+ * about 27 KB of packed operands per thread. The products are a packed, register-blocked Vector
+ * API kernel (4 rows × 3 vectors of fused multiply-adds); without the Vector API, plain loops.
  *
  * <h2>Formats</h2>
  *

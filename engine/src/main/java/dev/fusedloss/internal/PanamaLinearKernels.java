@@ -11,12 +11,14 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorMask;
 
 /**
- * The Vector API product: a register-blocked micro-kernel of 4 rows × 3 vectors (12
- * accumulators, 3 loads of B and 4 broadcasts of A per step: 16 registers, so it fits AVX2 as
- * well as AVX-512), streaming B's rows in p order; narrower edge kernels (1 row, 1 vector, a
- * masked last vector) compute every element with the same chain of FMAs in p order, so a split
- * of the rows never changes a bit. No packing: the caller hands B as contiguous rows (the fused
- * loss packs the transposed weight tile once per tile).
+ * The Vector API product: per K block of 128, A is packed into quads of rows and B into panels
+ * of 3 vectors (per-thread arrays, so the inner loop indexes without segment checks), and a
+ * register-blocked micro-kernel of 4 rows × 3 vectors runs over them (12 accumulators, 3 loads
+ * of B and 4 broadcasts of A per step: 16 registers, so it fits AVX2 as well as AVX-512; a wider
+ * 8 × 3 kernel was dropped because C1 cannot compile it). Partial tiles go through a padded
+ * staging tile with the same kernel, so every element is the same chain of FMAs in p order and
+ * a split of the rows or the blocking never changes a bit. The tile sweeps of the fused linear
+ * loss follow: one batch row per lane, exp written out, lanes read through arrays.
  */
 final class PanamaLinearKernels implements LinearKernels {
   private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
