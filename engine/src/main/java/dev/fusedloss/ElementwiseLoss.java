@@ -63,7 +63,7 @@ import java.lang.foreign.MemorySegment;
  */
 public abstract sealed class ElementwiseLoss extends LossBase
     permits MSELoss, L1Loss, SmoothL1Loss, HuberLoss, BCELoss, BCEWithLogitsLoss,
-        SigmoidFocalLoss, BinaryFocalLoss, HingeEmbeddingLoss, SoftMarginLoss {
+        SigmoidFocalLoss, BinaryFocalLoss, HingeEmbeddingLoss, SoftMarginLoss, PoissonNLLLoss {
 
   private final Reduction reduction;
   private final ElementwiseKernels kernels;

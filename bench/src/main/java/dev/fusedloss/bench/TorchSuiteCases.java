@@ -13,6 +13,14 @@ import dev.fusedloss.MSELoss;
 import dev.fusedloss.NLLLoss;
 import dev.fusedloss.Reduction;
 import dev.fusedloss.SmoothL1Loss;
+import dev.fusedloss.CTCLoss;
+import dev.fusedloss.CosineEmbeddingLoss;
+import dev.fusedloss.MarginRankingLoss;
+import dev.fusedloss.MultiLabelMarginLoss;
+import dev.fusedloss.MultiLabelSoftMarginLoss;
+import dev.fusedloss.MultiMarginLoss;
+import dev.fusedloss.PoissonNLLLoss;
+import dev.fusedloss.TripletMarginLoss;
 import java.lang.foreign.MemorySegment;
 import java.util.Set;
 
@@ -35,13 +43,18 @@ final class TorchSuiteCases {
     String module = n.get("module").asText();
     JsonNode o = n.get("options");
     JsonNode inputs = n.get("inputs");
-    if (inputs.size() != 1) {
-      throw new UnsupportedOperationException(module + " with " + inputs.size() + " inputs");
-    }
     JsonNode in = inputs.get(0);
     int[] shape = in.get("shape").isArray() ? Case.ints(in.get("shape")) : new int[0];
     float[] x = Case.floats(in.get("values"));
+    float[] x2 = inputs.size() > 1 ? Case.floats(inputs.get(1).get("values")) : null;
+    float[] grad2 = x2 == null ? null : new float[x2.length];
+    if (inputs.size() > 2) {
+      throw new UnsupportedOperationException(module + " with " + inputs.size() + " inputs");
+    }
     JsonNode tn = n.get("target");
+    // rows × dim of a row loss: [rows, dim], or [dim] without a batch
+    long rows = shape.length <= 1 ? 1 : shape[0];
+    long dim = shape.length == 0 ? 1 : shape[shape.length - 1];
     Reduction red = switch (o.path("reduction").asText("mean")) {
       case "mean" -> Reduction.MEAN;
       case "sum" -> Reduction.SUM;
@@ -52,8 +65,9 @@ final class TorchSuiteCases {
     double[] loss;
     switch (module) {
       case "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "BCELoss", "BCEWithLogitsLoss",
-          "HingeEmbeddingLoss", "SoftMarginLoss" -> {
-        only(o, module, "reduction", "beta", "delta", "weight", "pos_weight", "margin");
+          "HingeEmbeddingLoss", "SoftMarginLoss", "PoissonNLLLoss" -> {
+        only(o, module, "reduction", "beta", "delta", "weight", "pos_weight", "margin",
+            "log_input", "full", "eps");
         ElementwiseLoss l = switch (module) {
           case "MSELoss" -> MSELoss.of(red);
           case "L1Loss" -> L1Loss.of(red);
@@ -62,6 +76,8 @@ final class TorchSuiteCases {
           case "HingeEmbeddingLoss" -> dev.fusedloss.HingeEmbeddingLoss.of(red,
               (float) o.path("margin").asDouble(1));
           case "SoftMarginLoss" -> dev.fusedloss.SoftMarginLoss.of(red);
+          case "PoissonNLLLoss" -> PoissonNLLLoss.of(red, o.path("log_input").asBoolean(true),
+              o.path("full").asBoolean(false), (float) o.path("eps").asDouble(1e-8));
           case "BCELoss" -> BCELoss.builder().reduction(red).weight(tensor(o, "weight")).build();
           default -> BCEWithLogitsLoss.builder().reduction(red).weight(tensor(o, "weight"))
               .posWeight(tensor(o, "pos_weight")).build();
@@ -76,9 +92,9 @@ final class TorchSuiteCases {
         KLDivLoss l = KLDivLoss.of(red, o.path("log_target").asBoolean(false));
         float[] y = Case.floats(tn.get("values"));
         float[] out = red == Reduction.NONE ? new float[x.length] : null;
-        long rows = shape.length == 0 ? 1 : shape[0];
-        long cols = x.length / Math.max(1, rows);
-        double v = l.compute(MemorySegment.ofArray(x), MemorySegment.ofArray(y), rows, cols,
+        long klRows = shape.length == 0 ? 1 : shape[0];
+        long cols = x.length / Math.max(1, klRows);
+        double v = l.compute(MemorySegment.ofArray(x), MemorySegment.ofArray(y), klRows, cols,
             out == null ? null : MemorySegment.ofArray(out), MemorySegment.ofArray(grad), 1f,
             false);
         loss = out == null ? new double[] {v} : Cases.widen(out);
@@ -103,8 +119,8 @@ final class TorchSuiteCases {
             spatial *= shape[i];
           }
         }
-        int rows = (int) (batch * spatial);
-        float[] out = red == Reduction.NONE ? new float[rows] : null;
+        int ceRows = (int) (batch * spatial);
+        float[] out = red == Reduction.NONE ? new float[ceRows] : null;
         MemorySegment outSeg = out == null ? null : MemorySegment.ofArray(out);
         int ignore = o.path("ignore_index").asInt(-100);
         double v;
@@ -128,6 +144,70 @@ final class TorchSuiteCases {
         }
         loss = out == null ? new double[] {v} : Cases.widen(out);
       }
+      case "MarginRankingLoss" -> {
+        only(o, module, "reduction", "margin");
+        float[] y = Case.floats(tn.get("values"));
+        float[] out = red == Reduction.NONE ? new float[x.length] : null;
+        double v = MarginRankingLoss.of(red, (float) o.path("margin").asDouble(0))
+            .compute(x, x2, y, out, grad, grad2, 1f, false);
+        loss = out == null ? new double[] {v} : Cases.widen(out);
+      }
+      case "CosineEmbeddingLoss", "TripletMarginLoss" -> {
+        only(o, module, "reduction", "margin", "p", "eps", "swap");
+        float[] third = floatValues(tn);
+        float[] out = red == Reduction.NONE ? new float[(int) rows] : null;
+        MemorySegment outSeg = seg(out);
+        double v;
+        if (module.equals("CosineEmbeddingLoss")) {
+          v = CosineEmbeddingLoss.of(red, (float) o.path("margin").asDouble(0)).compute(
+              seg(x), seg(x2), seg(third), rows, dim, outSeg, seg(grad), seg(grad2), 1f, false);
+        } else {
+          v = TripletMarginLoss.of(red, (float) o.path("margin").asDouble(1),
+              (float) o.path("p").asDouble(2), (float) o.path("eps").asDouble(1e-6),
+              o.path("swap").asBoolean(false)).compute(seg(x), seg(x2), seg(third), rows, dim,
+              outSeg, seg(grad), seg(grad2), null, 1f, false);
+        }
+        loss = out == null ? new double[] {v} : Cases.widen(out);
+      }
+      case "MultiLabelSoftMarginLoss" -> {
+        only(o, module, "reduction", "weight");
+        float[] out = red == Reduction.NONE ? new float[(int) rows] : null;
+        double v = MultiLabelSoftMarginLoss.of(red, tensor(o, "weight")).compute(seg(x),
+            seg(Case.floats(tn.get("values"))), rows, dim, seg(out), seg(grad), 1f, false);
+        loss = out == null ? new double[] {v} : Cases.widen(out);
+      }
+      case "MultiMarginLoss", "MultiLabelMarginLoss" -> {
+        only(o, module, "reduction", "margin", "p", "weight");
+        float[] out = red == Reduction.NONE ? new float[(int) rows] : null;
+        ClassIndexType type = int64 ? ClassIndexType.INT64 : ClassIndexType.INT32;
+        double v = module.equals("MultiMarginLoss")
+            ? MultiMarginLoss.builder().reduction(red).p(o.path("p").asInt(1))
+                .margin((float) o.path("margin").asDouble(1)).weight(tensor(o, "weight"))
+                .targetType(type).build()
+                .compute(seg(x), targets(tn, int64), rows, dim, seg(out), seg(grad), 1f, false)
+            : MultiLabelMarginLoss.of(red, type)
+                .compute(seg(x), targets(tn, int64), rows, dim, seg(out), seg(grad), 1f, false);
+        loss = out == null ? new double[] {v} : Cases.widen(out);
+      }
+      case "CTCLoss" -> {
+        only(o, module, "reduction", "blank", "zero_infinity");
+        // [T, N, C] (or [T, C]); padded [N, S] (or concatenated 1-d) targets
+        long time = shape[0];
+        long batch = shape.length == 3 ? shape[1] : 1;
+        long classes = shape[shape.length - 1];
+        int[] tshape = ints(tn.get("shape"));
+        long stride = tshape.length == 2 ? tshape[1] : 0;
+        JsonNode extra = n.get("extra_args");
+        long[] inLen = longs(extra.get(0).get("values"));
+        long[] tgtLen = longs(extra.get(1).get("values"));
+        float[] out = red == Reduction.NONE ? new float[(int) batch] : null;
+        double v = CTCLoss.builder().reduction(red).blank(o.path("blank").asInt(0))
+            .zeroInfinity(o.path("zero_infinity").asBoolean(false))
+            .targetType(int64 ? ClassIndexType.INT64 : ClassIndexType.INT32).build()
+            .compute(seg(x), time, batch, classes, targets(tn, int64), stride, inLen, tgtLen,
+                seg(out), seg(grad), 1f, false);
+        loss = out == null ? new double[] {v} : Cases.widen(out);
+      }
       default -> throw new UnsupportedOperationException("no fusedloss loss for torch.nn."
           + module);
     }
@@ -137,16 +217,42 @@ final class TorchSuiteCases {
     if (d != null) {
       return "loss " + d;
     }
-    JsonNode g64 = n.path("expected_grads_f64").path(0);
-    JsonNode g32 = n.path("expected_grads").path(0);
-    if (!g64.isMissingNode()) {
-      d = Conformance.agree(Cases.widen(grad), Case.doublesOrNull(g64),
+    float[][] grads = {grad, grad2};
+    for (int k = 0; k < grads.length && grads[k] != null; k++) {
+      JsonNode g64 = n.path("expected_grads_f64").path(k);
+      JsonNode g32 = n.path("expected_grads").path(k);
+      if (g64.isMissingNode()) {
+        continue;
+      }
+      d = Conformance.agree(Cases.widen(grads[k]), Case.doublesOrNull(g64),
           g32.isMissingNode() ? null : Case.doublesOrNull(g32), f32);
       if (d != null) {
-        return "grad " + d;
+        return "grad " + (k + 1) + " " + d;
       }
     }
     return null;
+  }
+
+  private static MemorySegment seg(float[] a) {
+    return a == null ? null : MemorySegment.ofArray(a);
+  }
+
+  /** Float values of a tensor given as floats or integers (a scalar included). */
+  private static float[] floatValues(JsonNode t) {
+    JsonNode v = t.get("values");
+    if (!v.isArray()) {
+      return new float[] {(float) v.asDouble()};
+    }
+    return Case.floats(v);
+  }
+
+  private static long[] longs(JsonNode v) {
+    int[] i = ints(v);
+    long[] l = new long[i.length];
+    for (int k = 0; k < i.length; k++) {
+      l[k] = i[k];
+    }
+    return l;
   }
 
   private static void only(JsonNode o, String module, String... allowed) {

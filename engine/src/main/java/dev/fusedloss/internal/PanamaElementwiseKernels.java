@@ -144,6 +144,50 @@ final class PanamaElementwiseKernels implements ElementwiseKernels {
   }
 
   @Override
+  public double poissonNll(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc, boolean logInput,
+      boolean full, float eps) {
+    FloatVector zero = FloatVector.zero(F);
+    DoubleVector s = DoubleVector.zero(D);
+    long i = from;
+    for (long bound = from + F.loopBound(to - from); i < bound; i += L) {
+      long off = i * Float.BYTES;
+      FloatVector xv = FloatVector.fromMemorySegment(F, x, off, NATIVE);
+      FloatVector yv = FloatVector.fromMemorySegment(F, y, off, NATIVE);
+      FloatVector l;
+      FloatVector g;
+      if (logInput) {
+        FloatVector e = xv.lanewise(EXP);
+        l = e.sub(yv.mul(xv));
+        g = e.sub(yv);
+      } else {
+        FloatVector xe = xv.add(eps);
+        l = xv.sub(yv.mul(xe.lanewise(LOG)));
+        g = yv.div(xe).neg().add(1f);
+      }
+      if (full) {
+        FloatVector st = yv.mul(yv.lanewise(LOG)).sub(yv)
+            .add(yv.mul((float) (2 * Math.PI)).lanewise(LOG).mul(0.5f));
+        l = l.add(st.blend(zero, yv.compare(jdk.incubator.vector.VectorOperators.LE, 1f)));
+      }
+      g = g.mul(coef);
+      s = s.add((DoubleVector) l.convertShape(F2D, D, 0)).add((DoubleVector) l.convertShape(F2D, D, 1));
+      if (loss != null) {
+        l.intoMemorySegment(loss, off, NATIVE);
+      }
+      if (grad != null) {
+        if (acc) {
+          g.add(FloatVector.fromMemorySegment(F, grad, off, NATIVE)).intoMemorySegment(grad, off, NATIVE);
+        } else {
+          g.intoMemorySegment(grad, off, NATIVE);
+        }
+      }
+    }
+    return s.reduceLanes(ADD)
+        + TAIL.poissonNll(x, y, i, to, loss, grad, coef, acc, logInput, full, eps);
+  }
+
+  @Override
   public double softMargin(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc) {
     FloatVector one = FloatVector.broadcast(F, 1f);

@@ -55,4 +55,11 @@ final class PanamaVectorizationProvider extends VectorizationProvider {
   public LinearKernels linear() {
     return linear;
   }
+
+  private final PairKernels pair = new PanamaPairKernels();
+
+  @Override
+  public PairKernels pair() {
+    return pair;
+  }
 }

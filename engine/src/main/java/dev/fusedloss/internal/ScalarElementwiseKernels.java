@@ -85,6 +85,38 @@ public final class ScalarElementwiseKernels implements ElementwiseKernels {
   }
 
   @Override
+  public double poissonNll(MemorySegment x, MemorySegment y, long from, long to,
+      MemorySegment loss, MemorySegment grad, float coef, boolean acc, boolean logInput,
+      boolean full, float eps) {
+    double sum = 0;
+    for (long i = from; i < to; i++) {
+      double xi = get(x, i);
+      double yi = get(y, i);
+      double l;
+      double g;
+      if (logInput) {
+        double e = Math.exp(xi);
+        l = e - yi * xi;
+        g = e - yi;
+      } else {
+        double xe = xi + eps;
+        l = xi - yi * Math.log(xe);
+        g = 1 - yi / xe;
+      }
+      if (full && !(yi <= 1)) { // PyTorch masks target <= 1 only, so a NaN target stays NaN
+        l += stirling(yi);
+      }
+      sum += emit(loss, grad, i, l, g, coef, acc);
+    }
+    return sum;
+  }
+
+  /** Stirling's approximation of log(y!) as PyTorch's PoissonNLLLoss adds it. */
+  static double stirling(double y) {
+    return y * Math.log(y) - y + 0.5 * Math.log(2 * Math.PI * y);
+  }
+
+  @Override
   public double softMargin(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc) {
     double sum = 0;

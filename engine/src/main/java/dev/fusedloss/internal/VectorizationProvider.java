@@ -45,6 +45,9 @@ public abstract class VectorizationProvider {
   /** The matrix product and row sweeps of the fused linear + cross entropy. */
   public abstract LinearKernels linear();
 
+  /** The kernels of the multi-input and row-margin losses. */
+  public abstract PairKernels pair();
+
   /** The provider in use, chosen on first call. */
   public static VectorizationProvider get() {
     return Holder.INSTANCE;
@@ -161,6 +164,11 @@ public abstract class VectorizationProvider {
     @Override
     public LinearKernels linear() {
       return ScalarLinearKernels.INSTANCE;
+    }
+
+    @Override
+    public PairKernels pair() {
+      return ScalarPairKernels.INSTANCE;
     }
   }
 }
