@@ -96,6 +96,7 @@ public final class ScalarElementwiseKernels implements ElementwiseKernels {
       double g;
       if (logInput) {
         double e = Math.exp(xi);
+        e = e > Float.MAX_VALUE ? Double.POSITIVE_INFINITY : e; // float32's exp, as the vector path
         l = e - yi * xi;
         g = e - yi;
       } else {

@@ -42,6 +42,34 @@ public final class Oracle {
     return l;
   }
 
+  /**
+   * torch.nn.PoissonNLLLoss in double: exp(x) − y·x (log input) or x − y·log(x + eps), plus
+   * Stirling's y·log y − y + ½·log(2πy) where y > 1 with {@code full}. exp(x) is ∞ beyond the
+   * float32 range, as in PyTorch's float32 kernel (the documented semantics), so a gradient
+   * exp(x)·coef stays ∞ even where the scaled value would be representable.
+   */
+  public static double[] poissonNll(float[] x, float[] y, boolean logInput, boolean full,
+      double eps, double[] grad) {
+    double[] l = new double[x.length];
+    for (int i = 0; i < x.length; i++) {
+      double xi = x[i];
+      double yi = y[i];
+      if (logInput) {
+        double e = Math.exp(xi);
+        e = e > Float.MAX_VALUE ? Double.POSITIVE_INFINITY : e;
+        l[i] = e - yi * xi;
+        grad[i] = e - yi;
+      } else {
+        l[i] = xi - yi * Math.log(xi + (float) eps);
+        grad[i] = 1 - yi / (xi + (float) eps);
+      }
+      if (full && !(yi <= 1)) {
+        l[i] += yi * Math.log(yi) - yi + 0.5 * Math.log(2 * Math.PI * yi);
+      }
+    }
+    return l;
+  }
+
   /** torch.nn.SoftMarginLoss: log(1 + e^(−y·x)) evaluated exactly in double; −y·σ(−y·x). */
   public static double[] softMargin(float[] x, float[] y, double[] grad) {
     double[] l = new double[x.length];

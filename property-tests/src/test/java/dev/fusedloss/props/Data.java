@@ -11,7 +11,7 @@ public final class Data {
   private Data() {}
 
   /** What the values of an array mean. */
-  public enum Domain { REAL, PROBABILITY, LOGIT, TARGET01, HARD01, SIGN }
+  public enum Domain { REAL, PROBABILITY, LOGIT, TARGET01, HARD01, SIGN, COUNT }
 
   public static float[] make(Domain domain, int n, long seed, boolean edges) {
     SplittableRandom r = new SplittableRandom(seed);
@@ -29,6 +29,7 @@ public final class Data {
         case TARGET01 -> r.nextInt(4) == 0 ? r.nextInt(2) : (float) r.nextDouble();
         case HARD01 -> r.nextInt(2);
         case SIGN -> r.nextBoolean() ? 1f : -1f; // PyTorch's ±1 labels
+        case COUNT -> count(r, edges); // Poisson targets
       };
     }
     return v;
@@ -47,6 +48,20 @@ public final class Data {
       case 93 -> 1e30f;
       case 94 -> -1e30f;
       default -> (float) (gaussian(r) * 1e4);
+    };
+  }
+
+  private static float count(SplittableRandom r, boolean edges) {
+    int k = r.nextInt(100);
+    if (k < 85 || !edges) {
+      return r.nextInt(30);
+    }
+    return switch (k % 5) {
+      case 0 -> 1f;
+      case 1 -> Math.nextUp(1f);
+      case 2 -> 1e6f;
+      case 3 -> 0.5f;
+      default -> 2.5f;
     };
   }
 

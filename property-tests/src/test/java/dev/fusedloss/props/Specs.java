@@ -96,6 +96,15 @@ public final class Specs {
         new Spec("hingeEmbedding(0.5)", r -> dev.fusedloss.HingeEmbeddingLoss.of(r, 0.5f),
             (x, y, g) -> Oracle.hingeEmbedding(x, y, 0.5f, g), Domain.REAL, Domain.SIGN, 0),
         new Spec("softMargin", dev.fusedloss.SoftMarginLoss::of, Oracle::softMargin,
-            Domain.LOGIT, Domain.SIGN, 0));
+            Domain.LOGIT, Domain.SIGN, 0),
+        new Spec("poissonNll(log)", dev.fusedloss.PoissonNLLLoss::of,
+            (x, y, g) -> Oracle.poissonNll(x, y, true, false, 1e-8, g), Domain.REAL,
+            Domain.COUNT, 0),
+        new Spec("poissonNll(log, full)", r -> dev.fusedloss.PoissonNLLLoss.of(r, true, true,
+            1e-8f), (x, y, g) -> Oracle.poissonNll(x, y, true, true, 1e-8, g), Domain.REAL,
+            Domain.COUNT, 0),
+        new Spec("poissonNll(rate, full)", r -> dev.fusedloss.PoissonNLLLoss.of(r, false, true,
+            1e-3f), (x, y, g) -> Oracle.poissonNll(x, y, false, true, 1e-3, g),
+            Domain.PROBABILITY, Domain.COUNT, 0));
   }
 }
