@@ -24,7 +24,8 @@ import org.junit.jupiter.api.TestFactory;
  * PyTorch's N-d layout, the class axis at dim 1 ({@code [N, C, d1, …, dk]}): cross entropy
  * (class indices with weights, ignoreIndex, smoothing, z-loss; soft targets) and NLL against the
  * double oracle applied to the transposed rows ({@code [N·S, C]}), for spatial sizes around the
- * vector width and batches whose rows a vector block straddles, in every call mode (NONE losses,
+ * vector width and beyond one tile and 64 classes, batches whose rows a vector block or a tile
+ * straddles, in every call mode (NONE losses,
  * gradient scale, accumulation, in place, int64 targets), −∞ masked logits and ignored positions
  * included. Tolerance: the oracle's ({@link Tolerance}).
  */
@@ -35,6 +36,20 @@ class SpatialLayoutProperties {
         qt().withExamples(Seeds.examples(80)).withFixedSeed(Seeds.seed())
             .forAll(integers().between(0, 4), integers().between(1, 40),
                 integers().between(1, 70), longs().all())
+            .checkAssert((batch, classes, spatial, seed) ->
+                check(kind, batch, classes, spatial, seed))));
+  }
+
+  /**
+   * Shapes past the kernel's blocking: more classes than its float sums carry before they go to
+   * double (64), and more positions than one tile (512), with a tile boundary inside a batch item.
+   */
+  @TestFactory
+  Stream<DynamicTest> largeShapesMatchTheOracle() {
+    return Stream.of("ce", "soft", "nll").map(kind -> DynamicTest.dynamicTest(kind, () ->
+        qt().withExamples(Seeds.examples(12)).withFixedSeed(Seeds.seed())
+            .forAll(integers().between(1, 3), integers().between(60, 140),
+                integers().between(500, 1300), longs().all())
             .checkAssert((batch, classes, spatial, seed) ->
                 check(kind, batch, classes, spatial, seed))));
   }
