@@ -4,10 +4,11 @@
 # top-level README.
 #
 #   bench/run.sh                 quick selection, about 5 minutes
-#   bench/run.sh --full          every benchmark with its full settings (about 80 minutes; adds
-#                                the row losses, training features, 16-bit buffers and the
+#   bench/run.sh --full          every benchmark with its full settings (about 100 minutes;
+#                                adds the row losses, training features, 16-bit buffers, the
 #                                fused linear + cross entropy, whose long calls need the full
-#                                warm-up)
+#                                warm-up, segmentation cross entropy and the rest of torch.nn's
+#                                losses)
 #   bench/run.sh --pytorch       add PyTorch through DJL as a peer (first build downloads
 #                                libtorch's CPU jar, about 110 MB); combine with --full
 #   bench/run.sh -- ARGS...      your own JMH selection and options instead of the quick one
@@ -65,7 +66,8 @@ if [ ${#custom[@]} -gt 0 ]; then
   set -- "${custom[@]}"
 elif [ $full = 1 ]; then
   extra="|RowLossBench|RowLossScalarBench|TrainingBench|LinearCrossEntropyBench|SixteenBitBench"
-  [ $peer = 1 ] && extra="$extra|PyTorchLinearBench"
+  extra="$extra|SegmentationBench|TorchLossBench"
+  [ $peer = 1 ] && extra="$extra|PyTorchLinearBench|PyTorchSegmentationBench|PyTorchTorchLossBench"
   set -- "$include$extra" -prof gc
 else
   set -- "$include" -p loss=mse,bceWithLogits,sigmoidFocal -p size=4096,1048576,16777216 \

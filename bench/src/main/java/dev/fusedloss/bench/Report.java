@@ -303,6 +303,8 @@ public final class Report {
     rowLosses(md);
     sixteenBit(md);
     linear(md);
+    segmentation(md);
+    torchLosses(md);
     threads(md);
     md.append("\n## Allocation\n\n");
     if (flags.isEmpty()) {
@@ -400,6 +402,70 @@ public final class Report {
             .append(" | ").append(alloc(fused, copy)).append(" |\n");
       }
     }
+  }
+
+  void segmentation(StringBuilder md) {
+    Set<String> shapes = values("SegmentationBench", "shape");
+    if (shapes.isEmpty()) {
+      return;
+    }
+    md.append("\n## Segmentation cross entropy, class axis at dim 1 (loss + gradient, one thread)"
+        + "\n\n`[N, C, H, W]` logits and `[N, H, W]` class indices as PyTorch holds them, MEAN "
+        + "over the pixels. Floors: a copy of the logits into the gradient buffer (the bytes a "
+        + "fused call must move) and a bare vector exp over the logits (its compute). Unfused: "
+        + "PyTorch's structure on the same layout (log_softmax over dim 1 into a buffer, gather, "
+        + "backward), vectorised like the engine. PyTorch: libtorch through DJL, log_softmax + "
+        + "gather + mean and autograd, on 1 and 2 intra-op threads.\n\n")
+        .append("| N×C×H×W | fused ms | forward only ms | ÷ max(copy, exp) | copy ms | exp ms |"
+            + " unfused ÷ fused | PyTorch 1 thread ÷ fused | PyTorch 2 threads ÷ fused |\n")
+        .append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for (String shape : shapes) {
+      Result fused = find("SegmentationBench", "fused", "shape", shape);
+      Result copy = find("SegmentationBench", "copy", "shape", shape);
+      Result exp = find("SegmentationBench", "exp", "shape", shape);
+      Result floor = copy == null ? exp : exp == null ? copy : copy.us >= exp.us ? copy : exp;
+      md.append("| ").append(shape).append(" | ").append(ms(fused)).append(" | ")
+          .append(ms(find("SegmentationBench", "fusedForward", "shape", shape))).append(" | ")
+          .append(ratio(fused, floor)).append(" | ").append(ms(copy)).append(" | ")
+          .append(ms(exp)).append(" | ")
+          .append(ratio(find("SegmentationBench", "unfused", "shape", shape), fused)).append(" | ")
+          .append(ratio(find("PyTorchSegmentationBench", "step", "shape", shape, "threads", "1"),
+              fused)).append(" | ")
+          .append(ratio(find("PyTorchSegmentationBench", "step", "shape", shape, "threads", "2"),
+              fused)).append(" |\n");
+    }
+  }
+
+  void torchLosses(StringBuilder md) {
+    Set<String> losses = values("TorchLossBench", "loss");
+    if (losses.isEmpty()) {
+      return;
+    }
+    md.append("\n## The rest of torch.nn's losses (loss + gradient, one thread)\n\n")
+        .append("Shapes in `TorchLossState` (about 4M floats per input). Unfused: autograd's "
+            + "structure, each op a pass writing a temporary, in plain Java loops (CTC has none: "
+            + "it is one op in PyTorch too). Copy: the first input into the gradient buffer. "
+            + "PyTorch: the module's formula composed from DJL's ops, forward and autograd, where "
+            + "DJL can express it (it binds none of these modules and no `ctc_loss`).\n\n")
+        .append("| loss | fused µs | ÷ copy | unfused ÷ fused | PyTorch ÷ fused | B/op |\n")
+        .append("| --- | ---: | ---: | ---: | ---: | ---: |\n");
+    for (String loss : losses) {
+      Result fused = find("TorchLossBench", "fused", "loss", loss);
+      if (fused == null) {
+        continue;
+      }
+      Result copy = find("TorchLossBench", "copy", "loss", loss);
+      md.append("| ").append(loss).append(" | ").append(time(fused)).append(" | ")
+          .append(ratio(fused, copy)).append(" | ")
+          .append(loss.equals("ctc") ? "—"
+              : ratio(find("TorchLossBench", "unfused", "loss", loss), fused)).append(" | ")
+          .append(ratio(find("PyTorchTorchLossBench", "step", "loss", loss), fused)).append(" | ")
+          .append(alloc(fused, copy)).append(" |\n");
+    }
+  }
+
+  static String ms(Result r) {
+    return r == null ? "—" : String.format(Locale.ROOT, "%.1f", r.us / 1e3);
   }
 
   void sixteenBit(StringBuilder md) {
@@ -615,6 +681,22 @@ public final class Report {
       Result t = find("PyTorchLinearBench", "step", "nhv", shape, "threads", "1");
       if (t != null) {
         s.append(", ").append(faster(t, fused)).append(" than PyTorch's unfused head");
+      }
+      s.append(".\n");
+    }
+    for (String shape : values("SegmentationBench", "shape")) {
+      Result fused = find("SegmentationBench", "fused", "shape", shape);
+      Result copy = find("SegmentationBench", "copy", "shape", shape);
+      Result exp = find("SegmentationBench", "exp", "shape", shape);
+      if (fused == null || copy == null || exp == null) {
+        continue;
+      }
+      s.append("- Segmentation cross entropy ").append(shape).append(" (N×C×H×W, class axis at "
+          + "dim 1): ").append(ratio(fused, copy.us >= exp.us ? copy : exp))
+          .append(" the time of max(copy, exp)");
+      Result t = find("PyTorchSegmentationBench", "step", "shape", shape, "threads", "1");
+      if (t != null) {
+        s.append(", ").append(faster(t, fused)).append(" than PyTorch");
       }
       s.append(".\n");
     }

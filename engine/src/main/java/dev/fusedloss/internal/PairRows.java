@@ -93,13 +93,14 @@ public final class PairRows {
   }
 
   /**
-   * out += c·∂d(a, b)/∂a (c·∂d(a, b)/∂b when {@code second}); {@code dist} is d(a, b). A p-norm of
-   * 0 has gradient 0 (as PyTorch's norm backward).
+   * out (+)= c·∂d(a, b)/∂a (c·∂d(a, b)/∂b when {@code second}); {@code dist} is d(a, b). A p-norm
+   * of 0 has gradient 0 (as PyTorch's norm backward). Returns whether {@code out} now holds a
+   * value to add to: {@code acc} when the term is zero and nothing was written, else true.
    */
-  void distanceGrad(Distance d, MemorySegment out, MemorySegment a, MemorySegment b, long o,
-      long dim, double dist, double c, boolean second) {
-    if (c == 0) {
-      return;
+  boolean distanceGrad(Distance d, MemorySegment out, MemorySegment a, MemorySegment b, long o,
+      long dim, double dist, double c, boolean second, boolean acc) {
+    if (c == 0 || out == null) {
+      return acc;
     }
     if (d.cosine) {
       MemorySegment u = second ? b : a;
@@ -111,15 +112,16 @@ public final class PairRows {
       // d = 1 − uv/(max(‖u‖, ε)·‖v‖'); a clamped norm is a constant
       double cu = nu > COSINE_SIMILARITY_EPS ? c * uv / (nu2 * nu * nv) : 0;
       double cv = -c / (Math.max(nu, COSINE_SIMILARITY_EPS) * nv);
-      k.combine(out, o, u, o, (float) cu, v, o, (float) cv, dim, true);
-      return;
+      k.combine(out, o, u, o, (float) cu, v, o, (float) cv, dim, acc);
+      return true;
     }
     if (dist == 0) {
-      return;
+      return acc;
     }
     double scale = d.p == 2 ? 1 / dist : d.p == 1 ? 1 : 1 / Math.pow(dist, d.p - 1);
     k.distanceGrad(out, o, a, o, b, o, dim, d.eps, d.p, (float) (second ? -c * scale : c * scale),
-        true);
+        acc);
+    return true;
   }
 
   /** Triplet rows [from, to): returns the sum of the row losses. */
@@ -155,29 +157,23 @@ public final class PairRows {
       }
       sum += lf;
       double c = z >= 0 ? coef : 0;
-      if (!acc) {
-        zero(ga, o, dim);
-        zero(gp, o, dim);
-        zero(gn, o, dim);
-      }
-      if (ga != null) {
-        distanceGrad(d, ga, an, po, o, dim, dPos, c, false);
-        distanceGrad(d, ga, an, ne, o, dim, dNeg, -c * wNeg, false);
-      }
-      if (gp != null) {
-        distanceGrad(d, gp, an, po, o, dim, dPos, c, true);
-        distanceGrad(d, gp, po, ne, o, dim, dSwap, -c * wSwap, false);
-      }
-      if (gn != null) {
-        distanceGrad(d, gn, an, ne, o, dim, dNeg, -c * wNeg, true);
-        distanceGrad(d, gn, po, ne, o, dim, dSwap, -c * wSwap, true);
-      }
+      // the first term written overwrites (unless accumulating), later ones add; a gradient
+      // row no term reached is zeroed
+      boolean wa = distanceGrad(d, ga, an, po, o, dim, dPos, c, false, acc);
+      wa = distanceGrad(d, ga, an, ne, o, dim, dNeg, -c * wNeg, false, wa);
+      boolean wp = distanceGrad(d, gp, an, po, o, dim, dPos, c, true, acc);
+      wp = distanceGrad(d, gp, po, ne, o, dim, dSwap, -c * wSwap, false, wp);
+      boolean wn = distanceGrad(d, gn, an, ne, o, dim, dNeg, -c * wNeg, true, acc);
+      wn = distanceGrad(d, gn, po, ne, o, dim, dSwap, -c * wSwap, true, wn);
+      zeroUnless(wa, ga, o, dim);
+      zeroUnless(wp, gp, o, dim);
+      zeroUnless(wn, gn, o, dim);
     }
     return sum;
   }
 
-  private static void zero(MemorySegment s, long o, long dim) {
-    if (s != null) {
+  private static void zeroUnless(boolean written, MemorySegment s, long o, long dim) {
+    if (!written && s != null) {
       Args.zero(s, o, dim);
     }
   }
