@@ -60,6 +60,7 @@ public class SegmentationBench {
     MemorySegment grad;
     MemorySegment logProbs;
     CrossEntropyLoss loss;
+    CrossEntropyLoss twoThreads;
 
     @Setup(Level.Trial)
     public void setup() {
@@ -76,6 +77,7 @@ public class SegmentationBench {
       fill(logits, targets, batch, classes, spatial);
       loss = CrossEntropyLoss.builder().reduction(Reduction.MEAN).build()
           .withParallelism(Parallelism.sequential());
+      twoThreads = loss.withParallelism(Parallelism.threads(2));
       for (int i = 0; i < 300; i++) { // compile on a slice before the first full call
         loss.computeSpatial(logits, targets, 1, classes, 4096, null, grad, 1f, false);
         unfused(logits, targets, 1, classes, 4096, logProbs, grad);
@@ -112,6 +114,13 @@ public class SegmentationBench {
   @Benchmark
   public double fused(Work s) {
     return s.loss.computeSpatial(s.logits, s.targets, s.batch, s.classes, s.spatial, null,
+        s.grad, 1f, false);
+  }
+
+  /** Positions split over two threads (bitwise the same result). */
+  @Benchmark
+  public double fusedTwoThreads(Work s) {
+    return s.twoThreads.computeSpatial(s.logits, s.targets, s.batch, s.classes, s.spatial, null,
         s.grad, 1f, false);
   }
 

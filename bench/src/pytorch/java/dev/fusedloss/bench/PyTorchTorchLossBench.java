@@ -4,6 +4,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.Activation;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
 import java.math.BigDecimal;
@@ -25,8 +26,8 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * PyTorch as the peer of {@code TorchLossBench.fused} for the losses DJL can compose from its
  * ops (DJL binds none of these modules, nor {@code ctc_loss}): the module's formula as PyTorch's
- * functional code writes it, forward and autograd's backward to every float input, one libtorch
- * intra-op thread. Same inputs ({@link TorchLossState}).
+ * functional code writes it (clamps as {@code relu}), forward and autograd's backward to every
+ * float input, one libtorch intra-op thread. Same inputs ({@link TorchLossState}).
  *
  * <p>Each trial's setup prints {@code peer check LOSS: fusedloss X pytorch Y} and fails beyond
  * 1e-4 relative.
@@ -94,21 +95,21 @@ public class PyTorchTorchLossBench {
           yield v.log().add(d.mul(d).div(v)).mul(0.5f).mean();
         }
         case "softMargin" -> x1.mul(t).neg().exp().add(1f).log().mean(); // DJL has no log1p
-        case "marginRanking" -> t.neg().mul(x1.sub(x2)).add(0.1f).maximum(0f).mean();
+        case "marginRanking" -> Activation.relu(t.neg().mul(x1.sub(x2)).add(0.1f)).mean();
         case "cosineEmbedding" -> {
           NDArray ab = x1.mul(x2).sum(new int[] {1});
           NDArray aa = x1.mul(x1).sum(new int[] {1}).add(1e-12f);
           NDArray bb = x2.mul(x2).sum(new int[] {1}).add(1e-12f);
           NDArray cos = ab.div(aa.mul(bb).sqrt());
           NDArray pos = cos.neg().add(1f).mul(t.eq(1f).toType(ai.djl.ndarray.types.DataType.FLOAT32, false));
-          NDArray neg = cos.sub(0.1f).maximum(0f)
+          NDArray neg = Activation.relu(cos.sub(0.1f))
               .mul(t.eq(-1f).toType(ai.djl.ndarray.types.DataType.FLOAT32, false));
           yield pos.add(neg).mean();
         }
         case "triplet" -> {
           NDArray dp = x1.sub(x2).add(1e-6f).pow(2f).sum(new int[] {1}).sqrt();
           NDArray dn = x1.sub(x3).add(1e-6f).pow(2f).sum(new int[] {1}).sqrt();
-          yield dp.sub(dn).add(1f).maximum(0f).mean();
+          yield Activation.relu(dp.sub(dn).add(1f)).mean();
         }
         default -> throw new IllegalArgumentException(loss);
       };

@@ -50,9 +50,16 @@ final class PanamaPairKernels implements PairKernels {
     }
     FloatVector acc = FloatVector.zero(F);
     long i = 0;
-    for (long bound = F.loopBound(n); i < bound; i += L) {
-      FloatVector u = load(a, ao + i).sub(load(b, bo + i)).add(eps);
-      acc = p == 2 ? u.fma(u, acc) : acc.add(u.lanewise(ABS));
+    long bound = F.loopBound(n);
+    if (p == 2) { // one loop per p: no vector crosses a branch
+      for (; i < bound; i += L) {
+        FloatVector u = load(a, ao + i).sub(load(b, bo + i)).add(eps);
+        acc = u.fma(u, acc);
+      }
+    } else {
+      for (; i < bound; i += L) {
+        acc = acc.add(load(a, ao + i).sub(load(b, bo + i)).add(eps).lanewise(ABS));
+      }
     }
     return acc.reduceLanes(ADD) + TAIL.distance(a, ao + i, b, bo + i, n - i, eps, p);
   }
@@ -80,14 +87,28 @@ final class PanamaPairKernels implements PairKernels {
     }
     FloatVector zero = FloatVector.zero(F);
     long i = 0;
-    for (long bound = F.loopBound(n); i < bound; i += L) {
-      FloatVector u = load(a, ao + i).sub(load(b, bo + i)).add(eps);
-      FloatVector v = p == 2 ? u.mul(c)
-          : zero.blend(c, u.compare(GT, 0f)).blend(-c, u.compare(LT, 0f));
+    long bound = F.loopBound(n);
+    if (p == 2) { // one loop per p and per acc: no vector crosses a branch
       if (acc) {
-        v = v.add(load(out, oo + i));
+        for (; i < bound; i += L) {
+          load(a, ao + i).sub(load(b, bo + i)).add(eps).mul(c).add(load(out, oo + i))
+              .intoMemorySegment(out, (oo + i) * Float.BYTES, NATIVE);
+        }
+      } else {
+        for (; i < bound; i += L) {
+          load(a, ao + i).sub(load(b, bo + i)).add(eps).mul(c)
+              .intoMemorySegment(out, (oo + i) * Float.BYTES, NATIVE);
+        }
       }
-      v.intoMemorySegment(out, (oo + i) * Float.BYTES, NATIVE);
+    } else {
+      for (; i < bound; i += L) {
+        FloatVector u = load(a, ao + i).sub(load(b, bo + i)).add(eps);
+        FloatVector v = zero.blend(c, u.compare(GT, 0f)).blend(-c, u.compare(LT, 0f));
+        if (acc) {
+          v = v.add(load(out, oo + i));
+        }
+        v.intoMemorySegment(out, (oo + i) * Float.BYTES, NATIVE);
+      }
     }
     TAIL.distanceGrad(out, oo + i, a, ao + i, b, bo + i, n - i, eps, p, c, acc);
   }
