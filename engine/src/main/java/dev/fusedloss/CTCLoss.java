@@ -165,18 +165,13 @@ public final class CTCLoss extends LossBase {
       }
       off += targetLengths[b];
     }
-    PairArgs.check(new String[] {"logProbs"}, new MemorySegment[] {logProbs}, new long[] {n},
-        new String[] {"lossOut", "grad"}, new MemorySegment[] {lossOut, grad},
-        new long[] {batch, n});
+    PairArgs.begin().in("logProbs", logProbs, n).out("lossOut", lossOut, batch)
+        .out("grad", grad, n).run();
     long tb = targetCount * (int64 ? Long.BYTES : Integer.BYTES);
     Args.disjoint("grad", grad, n * Float.BYTES, "targets", targets, tb);
     Args.disjoint("lossOut", lossOut, batch * Float.BYTES, "targets", targets, tb);
     Args.finite("gradScale", gradScale);
 
-    long[] starts = new long[(int) batch];
-    for (int b = 1; b < batch; b++) {
-      starts[b] = targetStride > 0 ? b * targetStride : starts[b - 1] + targetLengths[b - 1];
-    }
     long work = Math.max(1, time * classes);
     int threads = Split.threads(parallelism(), batch * work * 4, batch, 1, logProbs, targets,
         lossOut, grad);
@@ -184,12 +179,12 @@ public final class CTCLoss extends LossBase {
     if (threads == 1) {
       sum = 0;
       for (long b = 0; b < batch; b++) {
-        sum += sequences(logProbs, time, batch, (int) classes, targets, starts, int64,
+        sum += sequences(logProbs, time, batch, (int) classes, targets, targetStride, int64,
             inputLengths, targetLengths, b, b + 1, lossOut, grad, gradScale, accumulate);
       }
     } else {
       sum = Split.parallel(parallelism().executor(), threads, batch, 1, (from, to) ->
-          sequences(logProbs, time, batch, (int) classes, targets, starts, int64, inputLengths,
+          sequences(logProbs, time, batch, (int) classes, targets, targetStride, int64, inputLengths,
               targetLengths, from, to, lossOut, grad, gradScale, accumulate));
     }
     return reduction == Reduction.MEAN ? sum / batch : sum;
@@ -197,16 +192,22 @@ public final class CTCLoss extends LossBase {
 
   /** Sequences [from, to): their losses as the reduction adds them (MEAN: over target length). */
   private double sequences(MemorySegment lp, long time, long batch, int classes,
-      MemorySegment targets, long[] starts, boolean int64, long[] inLen, long[] tgtLen, long from,
+      MemorySegment targets, long stride, boolean int64, long[] inLen, long[] tgtLen, long from,
       long to, MemorySegment lossOut, MemorySegment grad, float gradScale, boolean acc) {
     CtcLattice lattice = CtcLattice.get();
+    long start = 0; // concatenated targets: where sequence `from` starts
+    for (int b = 0; stride == 0 && b < from; b++) {
+      start += tgtLen[b];
+    }
     double sum = 0;
     for (long b = from; b < to; b++) {
       int i = (int) b;
+      long at = stride > 0 ? b * stride : start;
+      start += tgtLen[i];
       double div = reduction == Reduction.MEAN ? Math.max(tgtLen[i], 1) * (double) batch : 1;
       float gscale = (float) (gradScale / div);
       double nll = lattice.sequence(lp, time, batch, classes, b, (int) inLen[i], targets,
-          starts[i], int64, (int) tgtLen[i], blank, zeroInfinity, grad, gscale, acc);
+          at, int64, (int) tgtLen[i], blank, zeroInfinity, grad, gscale, acc);
       if (lossOut != null) {
         lossOut.set(JAVA_FLOAT_UNALIGNED, b * Float.BYTES, (float) nll);
       }

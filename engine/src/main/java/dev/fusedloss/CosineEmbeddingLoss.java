@@ -88,9 +88,8 @@ public final class CosineEmbeddingLoss extends LossBase {
       boolean accumulate) {
     long n = PairShapes.rows(rows, dim);
     PairArgs.reduction(reduction, lossOut);
-    PairArgs.check(new String[] {"x1", "x2", "target"}, new MemorySegment[] {x1, x2, target},
-        new long[] {n, n, rows}, new String[] {"lossOut", "grad1", "grad2"},
-        new MemorySegment[] {lossOut, grad1, grad2}, new long[] {rows, n, n});
+    PairArgs.begin().in("x1", x1, n).in("x2", x2, n).in("target", target, rows)
+        .out("lossOut", lossOut, rows).out("grad1", grad1, n).out("grad2", grad2, n).run();
     Args.finite("gradScale", gradScale);
     float coef = reduction == Reduction.MEAN ? (float) (gradScale / (double) rows) : gradScale;
     long chunk = Split.rowChunk(rows, dim);

@@ -108,10 +108,9 @@ public final class GaussianNLLLoss extends LossBase {
     long n = PairShapes.rows(rows, cols);
     long nv = sharedPerRow ? rows : n;
     PairArgs.reduction(reduction, lossOut);
-    PairArgs.check(new String[] {"input", "target", "var"},
-        new MemorySegment[] {input, target, var}, new long[] {n, n, nv},
-        new String[] {"lossOut", "gradInput", "gradVar"},
-        new MemorySegment[] {lossOut, gradInput, gradVar}, new long[] {n, n, nv});
+    PairArgs.begin().in("input", input, n).in("target", target, n).in("var", var, nv)
+        .out("lossOut", lossOut, n).out("gradInput", gradInput, n).out("gradVar", gradVar, nv)
+        .run();
     Args.finite("gradScale", gradScale);
     for (long i = 0; i < nv; i++) {
       float v = var.get(JAVA_FLOAT_UNALIGNED, i * Float.BYTES);

@@ -95,9 +95,8 @@ public final class MarginRankingLoss extends LossBase {
       boolean accumulate) {
     Args.count("n", n);
     PairArgs.reduction(reduction, lossOut);
-    PairArgs.check(new String[] {"x1", "x2", "target"}, new MemorySegment[] {x1, x2, target},
-        new long[] {n, n, n}, new String[] {"lossOut", "grad1", "grad2"},
-        new MemorySegment[] {lossOut, grad1, grad2}, new long[] {n, n, n});
+    PairArgs.begin().in("x1", x1, n).in("x2", x2, n).in("target", target, n)
+        .out("lossOut", lossOut, n).out("grad1", grad1, n).out("grad2", grad2, n).run();
     Args.finite("gradScale", gradScale);
     float coef = reduction == Reduction.MEAN ? (float) (gradScale / (double) n) : gradScale;
     long chunk = Split.elementChunk(n);

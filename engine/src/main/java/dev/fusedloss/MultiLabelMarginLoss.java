@@ -99,9 +99,8 @@ public final class MultiLabelMarginLoss extends LossBase {
     boolean int64 = targetType == ClassIndexType.INT64;
     Args.input("input", input, n);
     RowArgs.targets(targets, n, int64);
-    PairArgs.check(new String[] {"input"}, new MemorySegment[] {input}, new long[] {n},
-        new String[] {"lossOut", "grad"}, new MemorySegment[] {lossOut, grad},
-        new long[] {rows, n});
+    PairArgs.begin().in("input", input, n).out("lossOut", lossOut, rows).out("grad", grad, n)
+        .run();
     long tb = n * (int64 ? Long.BYTES : Integer.BYTES);
     Args.disjoint("grad", grad, n * Float.BYTES, "targets", targets, tb);
     Args.disjoint("lossOut", lossOut, rows * Float.BYTES, "targets", targets, tb);

@@ -123,10 +123,9 @@ public final class TripletMarginLoss extends LossBase {
       MemorySegment gn, float gradScale, boolean acc) {
     long n = PairShapes.rows(rows, dim);
     PairArgs.reduction(reduction, lossOut);
-    PairArgs.check(new String[] {"anchor", "positive", "negative"},
-        new MemorySegment[] {an, po, ne}, new long[] {n, n, n},
-        new String[] {"lossOut", "gradAnchor", "gradPositive", "gradNegative"},
-        new MemorySegment[] {lossOut, ga, gp, gn}, new long[] {rows, n, n, n});
+    PairArgs.begin().in("anchor", an, n).in("positive", po, n).in("negative", ne, n)
+        .out("lossOut", lossOut, rows).out("gradAnchor", ga, n).out("gradPositive", gp, n)
+        .out("gradNegative", gn, n).run();
     Args.finite("gradScale", gradScale);
     float coef = reduction == Reduction.MEAN ? (float) (gradScale / (double) rows) : gradScale;
     long chunk = Split.rowChunk(rows, dim);

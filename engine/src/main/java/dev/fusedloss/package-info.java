@@ -86,14 +86,25 @@
  *   <li>{@link dev.fusedloss.CrossEntropyLoss#computeSpatial} and {@link
  *       dev.fusedloss.NLLLoss#computeSpatial}: PyTorch's {@code [N, C, d1, …, dk]} with the class
  *       axis at dim 1, no transposing copy;
- *   <li>{@link dev.fusedloss.HingeEmbeddingLoss}, {@link dev.fusedloss.SoftMarginLoss}: element-wise,
- *       with every call mode above.
+ *   <li>{@link dev.fusedloss.HingeEmbeddingLoss}, {@link dev.fusedloss.SoftMarginLoss},
+ *       {@link dev.fusedloss.PoissonNLLLoss}: element-wise, with every call mode above.
  * </ul>
+ *
+ * <h2>The rest of {@code torch.nn}'s losses</h2>
+ * Multi-input and row losses with a gradient for every float input: {@link
+ * dev.fusedloss.GaussianNLLLoss} (per-element or shared variance), {@link
+ * dev.fusedloss.MarginRankingLoss}, {@link dev.fusedloss.MultiLabelSoftMarginLoss}, {@link
+ * dev.fusedloss.MultiMarginLoss}, {@link dev.fusedloss.MultiLabelMarginLoss}, {@link
+ * dev.fusedloss.CosineEmbeddingLoss}, {@link dev.fusedloss.TripletMarginLoss}, {@link
+ * dev.fusedloss.TripletMarginWithDistanceLoss} and {@link dev.fusedloss.CTCLoss}. Their gradients
+ * must not overlap their inputs (each row is read several times), except multi-label soft margin
+ * and multi-margin, which allow in place.
  *
  * <h2>Call modes</h2>
  * Every loss computes its value and gradient in one call; a null gradient buffer makes it
  * forward-only. A gradient scale multiplies the gradient, {@code accumulate} adds it to the
- * buffer's contents, and the gradient may overwrite the input (in place). Reductions
+ * buffer's contents, and, for the single-input losses, the gradient may overwrite the input (in
+ * place). Reductions
  * {@link dev.fusedloss.Reduction#MEAN MEAN}, {@code SUM} and {@code NONE} (with per-element or
  * per-row losses written out), and {@code BATCH_MEAN} for KL and distillation, follow PyTorch.
  * Every argument is checked before anything is written: a bad call throws
@@ -110,7 +121,8 @@
  * <h2>Memory</h2>
  * A call on the calling thread allocates nothing on the Java heap, apart from per-thread scratch
  * buffers that some kernels allocate on a thread's first call and keep (each class says which,
- * and how large: at most tens of kilobytes, growing only with very long rows). Inputs may be
+ * and how large: at most tens of kilobytes, growing only with very long rows, and CTC's lattice
+ * of 16 bytes per state and frame of its longest sequence). Inputs may be
  * native segments or heap arrays wrapped with {@code MemorySegment.ofArray}; indices are
  * {@code long} throughout.
  *

@@ -227,4 +227,84 @@ class TorchLossesArgumentTest {
     assertEquals(values[0], values[1], 0);
     assertArrayEquals(outs[0], outs[1]);
   }
+
+  @Test
+  void inPlaceWhereAllowed() {
+    int rows = 37;
+    int dim = 29;
+    SplittableRandom r = new SplittableRandom(9);
+    float[] x = new float[rows * dim];
+    float[] y = new float[rows * dim];
+    int[] t = new int[rows];
+    for (int i = 0; i < x.length; i++) {
+      x[i] = (float) r.nextGaussian();
+      y[i] = r.nextInt(2);
+    }
+    for (int i = 0; i < rows; i++) {
+      t[i] = r.nextInt(dim);
+    }
+    MultiMarginLoss mm = MultiMarginLoss.builder().p(2).margin(0.7f).build();
+    MultiLabelSoftMarginLoss ml = MultiLabelSoftMarginLoss.of(Reduction.SUM, null);
+    float[] g = new float[x.length];
+    float[] inPlace = x.clone();
+    double v1 = mm.compute(seg(x), seg(t), rows, dim, null, seg(g), 0.5f, false);
+    double v2 = mm.compute(seg(inPlace), seg(t), rows, dim, null, seg(inPlace), 0.5f, false);
+    assertEquals(v1, v2, 0);
+    assertArrayEquals(g, inPlace);
+    inPlace = x.clone();
+    v1 = ml.compute(seg(x), seg(y), rows, dim, null, seg(g), 1f, false);
+    v2 = ml.compute(seg(inPlace), seg(y), rows, dim, null, seg(inPlace), 1f, false);
+    assertEquals(v1, v2, 0);
+    assertArrayEquals(g, inPlace);
+  }
+
+  @Test
+  void ctcSequencesSplitOverThreadsGiveTheSameBits() {
+    int time = 120;
+    int batch = 48;
+    int classes = 40;
+    SplittableRandom r = new SplittableRandom(21);
+    float[] lp = new float[time * batch * classes];
+    for (int i = 0; i < lp.length; i++) {
+      lp[i] = (float) (-4 * r.nextDouble());
+    }
+    long[] inLen = new long[batch];
+    long[] tgtLen = new long[batch];
+    int total = 0;
+    for (int b = 0; b < batch; b++) {
+      inLen[b] = time - r.nextInt(40);
+      tgtLen[b] = r.nextInt(30);
+      total += (int) tgtLen[b];
+    }
+    int[] targets = new int[total]; // concatenated: each chunk finds its own start
+    for (int i = 0; i < total; i++) {
+      targets[i] = 1 + r.nextInt(classes - 1);
+    }
+    float[][] g = new float[2][lp.length];
+    float[][] l = new float[2][batch];
+    double[] v = new double[2];
+    for (int k = 0; k < 2; k++) {
+      Parallelism par = k == 0 ? Parallelism.sequential() : Parallelism.threads(3);
+      v[k] = CTCLoss.builder().reduction(Reduction.NONE).build().withParallelism(par)
+          .compute(seg(lp), time, batch, classes, seg(targets), 0, inLen, tgtLen, seg(l[k]),
+              seg(g[k]), 1f, false);
+    }
+    assertEquals(v[0], v[1], 0);
+    assertArrayEquals(l[0], l[1]);
+    assertArrayEquals(g[0], g[1]);
+    // and the concatenated layout agrees with the padded one
+    int stride = 30;
+    int[] padded = new int[batch * stride];
+    int at = 0;
+    for (int b = 0; b < batch; b++) {
+      System.arraycopy(targets, at, padded, b * stride, (int) tgtLen[b]);
+      at += (int) tgtLen[b];
+    }
+    float[] gp = new float[lp.length];
+    float[] lpd = new float[batch];
+    double vp = CTCLoss.builder().reduction(Reduction.NONE).build().compute(seg(lp), time, batch,
+        classes, seg(padded), stride, inLen, tgtLen, seg(lpd), seg(gp), 1f, false);
+    assertEquals(v[0], vp, 0);
+    assertArrayEquals(g[0], gp);
+  }
 }
