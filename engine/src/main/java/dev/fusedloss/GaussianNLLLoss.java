@@ -21,8 +21,9 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>Gradients: {@code ∂ℓ/∂x = (x − y)/v'} (the target's is its negative) and {@code ∂ℓ/∂var =
  * ½(1/v' − (x − y)²/v'²)}, summed over a row for a shared variance. As in PyTorch, the clamp is
- * applied without autograd, so the variance's gradient is taken at {@code v'} even where var <
- * eps. With {@link Reduction#MEAN} everything is divided by {@code rows·cols}; per-element losses
+ * applied without autograd, so the variance's gradient is taken at {@code v'} even where
+ * {@code var < eps}. With {@link Reduction#MEAN} everything is divided by {@code rows·cols};
+ * per-element losses
  * (NONE) are {@code rows·cols} floats.
  *
  * <p>A negative variance throws {@link IllegalArgumentException} naming its index before anything

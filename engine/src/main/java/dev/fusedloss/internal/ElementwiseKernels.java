@@ -64,7 +64,6 @@ public interface ElementwiseKernels {
   double softMargin(MemorySegment x, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment grad, float coef, boolean acc);
 
-  /** The lowest index in [from, to) holding NaN, or −1. */
   /**
    * Poisson negative log likelihood: with {@code logInput} {@code exp(x) − y·x} (gradient
    * {@code exp(x) − y}), else {@code x − y·log(x + eps)} (gradient {@code 1 − y/(x + eps)}); with
@@ -74,6 +73,7 @@ public interface ElementwiseKernels {
       MemorySegment loss, MemorySegment grad, float coef, boolean acc, boolean logInput,
       boolean full, float eps);
 
+  /** The lowest index in [from, to) holding NaN, or −1. */
   long firstNaN(MemorySegment x, long from, long to);
 
   /** The lowest index in [from, to) holding NaN or ±∞, or −1. */
