@@ -56,7 +56,9 @@ public final class Parallelism {
 
   /**
    * The default: calls of at least {@value #AUTO_THRESHOLD} elements of work use the calling
-   * thread and the common {@link ForkJoinPool} (as many threads as it has, plus the caller);
+   * thread and fusedloss's worker pool (daemon threads, one fewer than the processors, created
+   * on first use; not the common {@link ForkJoinPool}, whose workers drop their thread-locals
+   * after every task, so the kernels' per-thread scratch would be allocated on every call);
    * smaller calls stay on the calling thread.
    * @return the default parallelism
    */
@@ -74,15 +76,18 @@ public final class Parallelism {
   }
 
   /**
-   * Up to {@code threads} threads (the caller and {@code threads − 1} tasks of the common pool)
-   * for any call of more than one chunk.
+   * Up to {@code threads} threads (the caller and {@code threads − 1} tasks of fusedloss's worker
+   * pool, see {@link #auto()}) for any call of more than one chunk.
    *
    * @throws IllegalArgumentException if {@code threads < 1}
    * @param threads the most threads a call may use, ≥ 1
-   * @return a parallelism on the common pool
+   * @return a parallelism on fusedloss's worker pool
    */
   public static Parallelism threads(int threads) {
-    return of(ForkJoinPool.commonPool(), threads);
+    if (threads < 1) {
+      throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+    }
+    return threads == 1 ? SEQUENTIAL : new Parallelism(null, threads, 0);
   }
 
   /**
@@ -116,7 +121,7 @@ public final class Parallelism {
     if (chunks < 2 || work < threshold) {
       return 1;
     }
-    int t = threads > 0 ? threads : ForkJoinPool.getCommonPoolParallelism() + 1;
+    int t = threads > 0 ? threads : dev.fusedloss.internal.Workers.parallelism() + 1;
     return (int) Math.min(t, chunks);
   }
 
@@ -126,7 +131,7 @@ public final class Parallelism {
    * @return the executor
    */
   public Executor executor() {
-    return executor != null ? executor : ForkJoinPool.commonPool();
+    return executor != null ? executor : dev.fusedloss.internal.Workers.pool();
   }
 
   /**
@@ -140,6 +145,7 @@ public final class Parallelism {
     if (this == AUTO) {
       return "Parallelism.auto()";
     }
-    return "Parallelism.of(" + executor + ", " + threads + ")";
+    return executor == null ? "Parallelism.threads(" + threads + ")"
+        : "Parallelism.of(" + executor + ", " + threads + ")";
   }
 }

@@ -27,7 +27,7 @@ import org.junit.jupiter.api.function.Executable;
 /**
  * Bad calls of the multi-input, row and CTC losses throw a clear exception naming the argument
  * (and row or sequence) and leave every output untouched; large calls give the same bits on any
- * thread count.
+ * thread count (on the Vector API path within ParallelDeterminismTest's ulps).
  */
 class TorchLossesArgumentTest {
   static final float SENTINEL = 12345f;
@@ -224,8 +224,28 @@ class TorchLossesArgumentTest {
       System.arraycopy(gc, 0, all, 3 * a.length, a.length);
       outs[k] = all;
     }
-    assertEquals(values[0], values[1], 0);
-    assertArrayEquals(outs[0], outs[1]);
+    // bitwise on the scalar path; on the Vector API path the JIT's tiers move last bits, as in
+    // ParallelDeterminismTest (a wrong chunking or a race is off by far more)
+    if (ParallelDeterminismTest.EXACT) {
+      assertEquals(values[0], values[1], 0);
+      assertArrayEquals(outs[0], outs[1]);
+    } else {
+      // a gradient element can be a difference of two terms (triplet), so its last-bit changes
+      // are relative to the terms: bound them by ulps of the largest element of each gradient
+      assertEquals(values[0], values[1], 1e-6 * Math.abs(values[0]));
+      for (int k = 0; k < 4; k++) {
+        float scale = 0;
+        for (int i = k * a.length; i < (k + 1) * a.length; i++) {
+          scale = Math.max(scale, Math.abs(outs[0][i]));
+        }
+        for (int i = k * a.length; i < (k + 1) * a.length; i++) {
+          float u = outs[0][i];
+          float v = outs[1][i];
+          assertTrue(Math.abs(u - v) <= ParallelDeterminismTest.ULPS * Math.ulp(scale),
+              "gradient " + k + "[" + (i - k * a.length) + "]: " + u + " vs " + v);
+        }
+      }
+    }
   }
 
   @Test
