@@ -386,33 +386,46 @@ public final class ScalarSoftmaxKernels implements SoftmaxKernels {
    * and {@code −coef·w_t} put at the target. Memory-bound with no arithmetic to speak of: both
    * providers run this loop.
    */
+  /** Positions per block of the N-d NLL (each class's run of a block is zeroed in bulk). */
+  private static final long NLL_BLOCK = 4096;
+
   static double spatialNllRows(MemorySegment x, MemorySegment targets, long classes,
       long spatial, long r0, long r1, MemorySegment loss, MemorySegment grad, float coef,
       boolean acc, MemorySegment weight, int ignoreIndex, boolean int64) {
+    // blocks of positions within one batch item: losses first (they read x, which the gradient
+    // may alias), then each class's run of the block zeroed in bulk, then the targets' entries
     double total = 0;
-    for (long r = r0; r < r1; r++) {
+    long r = r0;
+    while (r < r1) {
       long n = r / spatial;
+      long end = Math.min(r1, Math.min((n + 1) * spatial, r + NLL_BLOCK));
       long base = n * classes * spatial + (r - n * spatial);
-      int t = RowArgs.target(targets, r, int64);
-      boolean ignored = t == ignoreIndex;
-      double wt = ignored ? 0 : weight(weight, t);
-      double l = ignored ? 0 : -wt * get(x, base + (long) t * spatial);
-      if (loss != null) {
-        put(loss, r, l);
+      for (long p = r; p < end; p++) {
+        int t = RowArgs.target(targets, p, int64);
+        double l = t == ignoreIndex ? 0
+            : -weight(weight, t) * get(x, base + (p - r) + (long) t * spatial);
+        if (loss != null) {
+          put(loss, p, l);
+        }
+        total += (float) l;
       }
-      total += (float) l;
       if (grad != null) {
         if (!acc) {
           for (long c = 0; c < classes; c++) {
-            put(grad, base + c * spatial, 0);
+            Args.zero(grad, base + c * spatial, end - r);
           }
         }
-        if (!ignored) {
-          long i = base + (long) t * spatial;
-          put(grad, i, get(grad, i) - wt * coef);
+        for (long p = r; p < end; p++) {
+          int t = RowArgs.target(targets, p, int64);
+          if (t != ignoreIndex) {
+            long i = base + (p - r) + (long) t * spatial;
+            put(grad, i, get(grad, i) - weight(weight, t) * coef);
+          }
         }
       }
+      r = end;
     }
     return total;
   }
+
 }
