@@ -27,6 +27,14 @@ public interface PairKernels {
   void distanceGrad(MemorySegment out, long oo, MemorySegment a, long ao, MemorySegment b,
       long bo, long n, float eps, float p, float c, boolean acc);
 
+  /**
+   * The three gradients of a 2-norm triplet row in one pass: with {@code u = a − p + eps} and
+   * {@code v = a − n + eps}, {@code ga (+)= cp·u − cn·v}, {@code gp (+)= −cp·u}, {@code gn (+)=
+   * cn·v}; a null output is skipped.
+   */
+  void tripletGrad(MemorySegment a, MemorySegment p, MemorySegment n, long o, long dim, float eps,
+      float cp, float cn, MemorySegment ga, MemorySegment gp, MemorySegment gn, boolean acc);
+
   /** {@code max(0, −y·(x1 − x2) + margin)}; gradients ∓y where the hinge is ≥ 0. */
   double marginRanking(MemorySegment x1, MemorySegment x2, MemorySegment y, long from, long to,
       MemorySegment loss, MemorySegment g1, MemorySegment g2, float coef, boolean acc,

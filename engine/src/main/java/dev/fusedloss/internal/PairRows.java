@@ -157,6 +157,12 @@ public final class PairRows {
       }
       sum += lf;
       double c = z >= 0 ? coef : 0;
+      if (c != 0 && !d.cosine && d.p == 2 && wSwap == 0 && dPos > 0 && dNeg > 0) {
+        // the common case, 2-norms without the swap taken: all three gradients in one pass
+        k.tripletGrad(an, po, ne, o, dim, d.eps, (float) (c / dPos), (float) (c * wNeg / dNeg),
+            ga, gp, gn, acc);
+        continue;
+      }
       // the first term written overwrites (unless accumulating), later ones add; a gradient
       // row no term reached is zeroed
       boolean wa = distanceGrad(d, ga, an, po, o, dim, dPos, c, false, acc);

@@ -114,6 +114,33 @@ final class PanamaPairKernels implements PairKernels {
   }
 
   @Override
+  public void tripletGrad(MemorySegment a, MemorySegment p, MemorySegment n, long o, long dim,
+      float eps, float cp, float cn, MemorySegment ga, MemorySegment gp, MemorySegment gn,
+      boolean acc) {
+    long i = 0;
+    for (long bound = F.loopBound(dim); i < bound; i += L) {
+      long at = o + i;
+      long off = at * Float.BYTES;
+      FloatVector av = load(a, at);
+      FloatVector u = av.sub(load(p, at)).add(eps);
+      FloatVector v = av.sub(load(n, at)).add(eps);
+      if (ga != null) {
+        FloatVector g = u.mul(cp).sub(v.mul(cn));
+        (acc ? g.add(load(ga, at)) : g).intoMemorySegment(ga, off, NATIVE);
+      }
+      if (gp != null) {
+        FloatVector g = u.mul(-cp);
+        (acc ? g.add(load(gp, at)) : g).intoMemorySegment(gp, off, NATIVE);
+      }
+      if (gn != null) {
+        FloatVector g = v.mul(cn);
+        (acc ? g.add(load(gn, at)) : g).intoMemorySegment(gn, off, NATIVE);
+      }
+    }
+    TAIL.tripletGrad(a, p, n, o + i, dim - i, eps, cp, cn, ga, gp, gn, acc);
+  }
+
+  @Override
   public double marginRanking(MemorySegment x1, MemorySegment x2, MemorySegment y, long from,
       long to, MemorySegment loss, MemorySegment g1, MemorySegment g2, float coef, boolean acc,
       float margin) {

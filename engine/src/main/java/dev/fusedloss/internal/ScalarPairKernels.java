@@ -59,6 +59,26 @@ public final class ScalarPairKernels implements PairKernels {
     }
   }
 
+  @Override
+  public void tripletGrad(MemorySegment a, MemorySegment p, MemorySegment n, long o, long dim,
+      float eps, float cp, float cn, MemorySegment ga, MemorySegment gp, MemorySegment gn,
+      boolean acc) {
+    for (long i = o; i < o + dim; i++) {
+      double ai = get(a, i);
+      double u = ai - get(p, i) + eps;
+      double v = ai - get(n, i) + eps;
+      if (ga != null) {
+        put(ga, i, (double) cp * u - (double) cn * v, acc);
+      }
+      if (gp != null) {
+        put(gp, i, -(double) cp * u, acc);
+      }
+      if (gn != null) {
+        put(gn, i, (double) cn * v, acc);
+      }
+    }
+  }
+
   /** sign(u)·|u|^(p−1), with sign(0) = 0. */
   static double dirOf(double u, double p) {
     if (p == 2) {
