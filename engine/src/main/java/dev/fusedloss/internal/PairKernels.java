@@ -21,6 +21,13 @@ public interface PairKernels {
       long bo, float cb, long n, boolean acc);
 
   /**
+   * Both gradients of a pair row in one pass: {@code ga (+)= caa·a + cab·b}, {@code gb (+)=
+   * cbb·b + cba·a} over {@code n} floats at offset {@code o}.
+   */
+  void combinePair(MemorySegment ga, MemorySegment gb, MemorySegment a, MemorySegment b, long o,
+      long n, float caa, float cab, float cbb, float cba, boolean acc);
+
+  /**
    * {@code out (+)= c·sign(u)·|u|^(p−1)} with {@code u = a − b + eps}: the direction of the
    * p-norm's gradient, to be scaled by {@code 1/‖u‖^(p−1)} through {@code c}.
    */

@@ -55,6 +55,11 @@ public final class PairRows {
       sum += lf;
       double c = coef * s;
       // ∂cos/∂x1 = x2/denom − cos·x1/aa, and symmetrically for x2
+      if (g1 != null && g2 != null && s != 0) { // both in one pass over the rows
+        k.combinePair(g1, g2, x1, x2, o, dim, (float) (-c * cos / aa), (float) (c / denom),
+            (float) (-c * cos / bb), (float) (c / denom), acc);
+        continue;
+      }
       if (g1 != null) {
         rowGrad(g1, o, x1, (float) (-c * cos / aa), x2, (float) (c / denom), dim, s == 0, acc);
       }

@@ -79,6 +79,23 @@ final class PanamaPairKernels implements PairKernels {
   }
 
   @Override
+  public void combinePair(MemorySegment ga, MemorySegment gb, MemorySegment a, MemorySegment b,
+      long o, long n, float caa, float cab, float cbb, float cba, boolean acc) {
+    long i = 0;
+    for (long bound = F.loopBound(n); i < bound; i += L) {
+      long at = o + i;
+      long off = at * Float.BYTES;
+      FloatVector av = load(a, at);
+      FloatVector bv = load(b, at);
+      FloatVector g1 = av.mul(caa).add(bv.mul(cab));
+      FloatVector g2 = bv.mul(cbb).add(av.mul(cba));
+      (acc ? g1.add(load(ga, at)) : g1).intoMemorySegment(ga, off, NATIVE);
+      (acc ? g2.add(load(gb, at)) : g2).intoMemorySegment(gb, off, NATIVE);
+    }
+    TAIL.combinePair(ga, gb, a, b, o + i, n - i, caa, cab, cbb, cba, acc);
+  }
+
+  @Override
   public void distanceGrad(MemorySegment out, long oo, MemorySegment a, long ao, MemorySegment b,
       long bo, long n, float eps, float p, float c, boolean acc) {
     if (p != 1 && p != 2) {

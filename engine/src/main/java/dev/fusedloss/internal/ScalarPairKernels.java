@@ -51,6 +51,17 @@ public final class ScalarPairKernels implements PairKernels {
   }
 
   @Override
+  public void combinePair(MemorySegment ga, MemorySegment gb, MemorySegment a, MemorySegment b,
+      long o, long n, float caa, float cab, float cbb, float cba, boolean acc) {
+    for (long i = o; i < o + n; i++) {
+      double ai = get(a, i);
+      double bi = get(b, i);
+      put(ga, i, (double) caa * ai + (double) cab * bi, acc);
+      put(gb, i, (double) cbb * bi + (double) cba * ai, acc);
+    }
+  }
+
+  @Override
   public void distanceGrad(MemorySegment out, long oo, MemorySegment a, long ao, MemorySegment b,
       long bo, long n, float eps, float p, float c, boolean acc) {
     for (long i = 0; i < n; i++) {
