@@ -130,8 +130,12 @@ public final class CTCLoss extends LossBase {
     if (targetStride < 0) {
       throw new IllegalArgumentException("targetStride must be >= 0, got " + targetStride);
     }
-    long perFrame = PairShapes.rows(batch, classes);
-    long n = perFrame == 0 ? 0 : PairShapes.rows(time, perFrame);
+    long max = dev.fusedloss.internal.Args.MAX_ELEMENTS;
+    if (batch > 0 && (batch > max / classes || time > max / (batch * classes))) {
+      throw new IllegalArgumentException("time × batch × classes exceeds the addressable float "
+          + "count");
+    }
+    long n = time * batch * classes;
     PairArgs.reduction(reduction, lossOut);
     lengths("inputLengths", inputLengths, batch);
     lengths("targetLengths", targetLengths, batch);

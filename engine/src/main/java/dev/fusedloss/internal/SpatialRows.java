@@ -90,26 +90,25 @@ final class SpatialRows {
       for (int len; r < vecEnd; r += len) {
         len = (int) Math.min(TILE, vecEnd - r);
         long xo = base + (r - n * spatial);
-        int padded = len;
-        for (int p = 0; p < padded; p++) {
+        for (int p = 0; p < len; p++) {
           tl.t[p] = soft ? 0 : RowArgs.target(targets, r + p, opt.int64());
         }
         maxSweep(x, xo, spatial, cls, len, tl);
         if (wide) {
-          java.util.Arrays.fill(tl.seD, 0, padded, 0);
-          java.util.Arrays.fill(tl.sxD, 0, padded, 0);
-          java.util.Arrays.fill(tl.wqD, 0, padded, 0);
+          java.util.Arrays.fill(tl.seD, 0, len, 0);
+          java.util.Arrays.fill(tl.sxD, 0, len, 0);
+          java.util.Arrays.fill(tl.wqD, 0, len, 0);
         }
-        java.util.Arrays.fill(tl.xt, 0, padded, 0f);
-        java.util.Arrays.fill(tl.wt, 0, padded, 1f);
+        java.util.Arrays.fill(tl.xt, 0, len, 0f);
+        java.util.Arrays.fill(tl.wt, 0, len, 1f);
         for (int c0 = 0; c0 < cls; c0 += FLUSH) {
           int c1 = Math.min(cls, c0 + FLUSH);
           sumSweep(x, q, xo, spatial, c0, c1, len, w, eps, epsC, !wide && grad != null, tl);
           if (wide) {
-            flush(tl, padded);
+            flush(tl, len);
           }
         }
-        total += positions(tl, len, padded, r, soft, wide, eps, epsC, wsum, zScale, coef,
+        total += positions(tl, len, r, soft, wide, eps, epsC, wsum, zScale, coef,
             opt.ignoreIndex(), loss);
         if (grad != null) {
           gradSweep(x, q, grad, xo, spatial, cls, len, w, eps, epsC, coef, acc,
@@ -196,8 +195,8 @@ final class SpatialRows {
   }
 
   /** Adds the float sums of the last classes into the double ones (more than FLUSH classes). */
-  private static void flush(Tile tl, int padded) {
-    for (int p = 0; p < padded; p++) {
+  private static void flush(Tile tl, int len) {
+    for (int p = 0; p < len; p++) {
       tl.seD[p] += tl.se[p];
       tl.sxD[p] += tl.sx[p];
       tl.wqD[p] += tl.wq[p];
@@ -209,11 +208,11 @@ final class SpatialRows {
    * and returned) and the gradient's coefficients: {@code a = coef·K/Σ}, {@code keep} (1, or 0
    * for ignored positions) and the one-hot's {@code coef·(1−ε)·w_t}.
    */
-  private static double positions(Tile tl, int len, int padded, long r, boolean soft,
+  private static double positions(Tile tl, int len, long r, boolean soft,
       boolean wide, float eps, float epsC, float wsum, float zScale, float coef, int ignore,
       MemorySegment loss) {
     if (wide) {
-      for (int p = 0; p < padded; p++) {
+      for (int p = 0; p < len; p++) {
         tl.se[p] = (float) tl.seD[p];
         tl.sx[p] = (float) tl.sxD[p];
         tl.wq[p] = (float) tl.wqD[p];

@@ -26,8 +26,7 @@ public final class Workers {
       t.setDaemon(true);
       return t;
     };
-    int threads = Math.max(1, Runtime.getRuntime().availableProcessors() - 1);
-    return new ForkJoinPool(threads, factory, null, true);
+    return new ForkJoinPool(parallelism(), factory, null, true);
   }
 
   /** The pool (created on the first call). */
